@@ -1,0 +1,58 @@
+//! Builds the application: database, migrations, router, listener. Binding port 0 gives
+//! each integration test its own server.
+
+use crate::config::Config;
+use crate::db::Db;
+use crate::kernel::{Clock, SystemClock};
+use crate::platform::Platform;
+use crate::web::{self, AppState};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+pub struct App {
+    pub addr: SocketAddr,
+    pub platform: Platform,
+    listener: TcpListener,
+    router: axum::Router,
+}
+
+impl App {
+    /// Connects, migrates and binds. The server runs when `run` is awaited.
+    pub async fn build(config: Config) -> anyhow::Result<App> {
+        Self::build_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
+        config.prepare_data_dir()?;
+        let db = Db::connect(&config.database_url()).await?;
+        db.migrate().await?;
+        let platform = Platform::new(db, clock);
+        Self::from_platform(config, platform).await
+    }
+
+    pub async fn from_platform(config: Config, platform: Platform) -> anyhow::Result<App> {
+        let listener = TcpListener::bind(&config.listen).await?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(AppState {
+            platform: platform.clone(),
+            config,
+            metrics: Arc::new(web::metrics::Metrics::default()),
+        });
+        Ok(App {
+            addr,
+            platform,
+            listener,
+            router: web::router(state),
+        })
+    }
+
+    /// Serves until `shutdown` resolves, then finishes in-flight requests.
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        self.platform.db.close().await;
+        Ok(())
+    }
+}

@@ -1,0 +1,333 @@
+//! Pure part of the audit trail: the canonical encoding, the hash chain and its verifier.
+
+use crate::kernel::Timestamp;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Success,
+    Denied,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Denied => "denied",
+        }
+    }
+}
+
+/// What a use case asks to record.
+#[derive(Debug, Clone)]
+pub struct NewEntry {
+    pub action: String,
+    pub object_type: &'static str,
+    pub object_id: String,
+    pub outcome: Outcome,
+    pub details: serde_json::Value,
+}
+
+impl NewEntry {
+    pub fn success(action: impl Into<String>, object_type: &'static str, object_id: impl Into<String>) -> Self {
+        Self {
+            action: action.into(),
+            object_type,
+            object_id: object_id.into(),
+            outcome: Outcome::Success,
+            details: serde_json::Value::Object(Default::default()),
+        }
+    }
+    pub fn denied(action: impl Into<String>, object_type: &'static str, object_id: impl Into<String>) -> Self {
+        Self {
+            outcome: Outcome::Denied,
+            ..Self::success(action, object_type, object_id)
+        }
+    }
+    pub fn with(mut self, details: serde_json::Value) -> Self {
+        self.details = details;
+        self
+    }
+}
+
+/// A row of `audit_log` as stored.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct StoredEntry {
+    pub seq: i64,
+    pub at: i64,
+    pub actor_id: Option<String>,
+    pub actor_label: String,
+    pub action: String,
+    pub object_type: String,
+    pub object_id: String,
+    pub outcome: String,
+    pub details: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+fn field(h: &mut Sha256, v: Option<&[u8]>) {
+    match v {
+        Some(b) => {
+            h.update((b.len() as u64).to_be_bytes());
+            h.update(b);
+        }
+        None => h.update(u64::MAX.to_be_bytes()),
+    }
+}
+
+/// SHA-256 over a length-prefixed encoding of every field and the previous hash, so no
+/// two different entries encode the same way.
+#[allow(clippy::too_many_arguments)]
+pub fn entry_hash(
+    seq: i64,
+    at: i64,
+    actor_id: Option<&str>,
+    actor_label: &str,
+    action: &str,
+    object_type: &str,
+    object_id: &str,
+    outcome: &str,
+    details: &str,
+    prev_hash: &str,
+) -> String {
+    let mut h = Sha256::new();
+    h.update(b"consilium-audit-v1");
+    h.update(seq.to_be_bytes());
+    h.update(at.to_be_bytes());
+    field(&mut h, actor_id.map(str::as_bytes));
+    field(&mut h, Some(actor_label.as_bytes()));
+    field(&mut h, Some(action.as_bytes()));
+    field(&mut h, Some(object_type.as_bytes()));
+    field(&mut h, Some(object_id.as_bytes()));
+    field(&mut h, Some(outcome.as_bytes()));
+    field(&mut h, Some(details.as_bytes()));
+    field(&mut h, Some(prev_hash.as_bytes()));
+    hex::encode(h.finalize())
+}
+
+impl StoredEntry {
+    pub fn computed_hash(&self) -> String {
+        entry_hash(
+            self.seq,
+            self.at,
+            self.actor_id.as_deref(),
+            &self.actor_label,
+            &self.action,
+            &self.object_type,
+            &self.object_id,
+            &self.outcome,
+            &self.details,
+            &self.prev_hash,
+        )
+    }
+}
+
+/// Where and how the chain is broken.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
+pub enum Break {
+    #[error("entry {found} found where {expected} was expected: entries are missing or reordered")]
+    SequenceGap { expected: i64, found: i64 },
+    #[error("entry {seq} does not point to the hash of entry {}: an entry before it was changed, removed or swapped", seq - 1)]
+    PrevHashMismatch { seq: i64 },
+    #[error("entry {seq} does not match its own hash: it was edited")]
+    HashMismatch { seq: i64 },
+    #[error("the chain ends at entry {last} but the head records entry {head}: the tail was truncated or the head altered")]
+    HeadMismatch { last: i64, head: i64 },
+}
+
+impl Break {
+    /// The first entry at fault.
+    pub fn seq(&self) -> i64 {
+        match self {
+            Break::SequenceGap { expected, .. } => *expected,
+            Break::PrevHashMismatch { seq } | Break::HashMismatch { seq } => *seq,
+            Break::HeadMismatch { last, .. } => *last + 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VerifyReport {
+    pub entries: u64,
+    pub last_seq: i64,
+    pub last_hash: String,
+}
+
+/// Walks the chain in sequence order. Feed every entry, then `finish` with the head.
+#[derive(Debug)]
+pub struct Verifier {
+    next_seq: i64,
+    prev_hash: String,
+    count: u64,
+}
+
+impl Default for Verifier {
+    fn default() -> Self {
+        Self {
+            next_seq: 1,
+            prev_hash: GENESIS_HASH.to_string(),
+            count: 0,
+        }
+    }
+}
+
+impl Verifier {
+    pub fn feed(&mut self, e: &StoredEntry) -> Result<(), Break> {
+        if e.seq != self.next_seq {
+            return Err(Break::SequenceGap {
+                expected: self.next_seq,
+                found: e.seq,
+            });
+        }
+        if e.prev_hash != self.prev_hash {
+            return Err(Break::PrevHashMismatch { seq: e.seq });
+        }
+        if e.computed_hash() != e.hash {
+            return Err(Break::HashMismatch { seq: e.seq });
+        }
+        self.prev_hash.clone_from(&e.hash);
+        self.next_seq += 1;
+        self.count += 1;
+        Ok(())
+    }
+
+    pub fn finish(self, head_seq: i64, head_hash: &str) -> Result<VerifyReport, Break> {
+        let last = self.next_seq - 1;
+        if head_seq != last || head_hash != self.prev_hash {
+            return Err(Break::HeadMismatch {
+                last,
+                head: head_seq,
+            });
+        }
+        Ok(VerifyReport {
+            entries: self.count,
+            last_seq: last,
+            last_hash: self.prev_hash,
+        })
+    }
+}
+
+/// Builds the stored rows for new entries chained after `(prev_seq, prev_hash)`.
+pub fn chain(
+    prev_seq: i64,
+    prev_hash: &str,
+    at: Timestamp,
+    actor_id: Option<&str>,
+    actor_label: &str,
+    entries: &[NewEntry],
+) -> Vec<StoredEntry> {
+    let mut out = Vec::with_capacity(entries.len());
+    let mut prev = prev_hash.to_string();
+    for (i, e) in entries.iter().enumerate() {
+        let seq = prev_seq + 1 + i as i64;
+        let details = e.details.to_string();
+        let hash = entry_hash(
+            seq,
+            at.micros(),
+            actor_id,
+            actor_label,
+            &e.action,
+            e.object_type,
+            &e.object_id,
+            e.outcome.as_str(),
+            &details,
+            &prev,
+        );
+        out.push(StoredEntry {
+            seq,
+            at: at.micros(),
+            actor_id: actor_id.map(str::to_string),
+            actor_label: actor_label.to_string(),
+            action: e.action.clone(),
+            object_type: e.object_type.to_string(),
+            object_id: e.object_id.clone(),
+            outcome: e.outcome.as_str().to_string(),
+            details,
+            prev_hash: prev.clone(),
+            hash: hash.clone(),
+        });
+        prev = hash;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(n: usize) -> Vec<StoredEntry> {
+        let entries: Vec<NewEntry> = (0..n)
+            .map(|i| NewEntry::success("case.read", "case", format!("c{i}")))
+            .collect();
+        chain(0, GENESIS_HASH, Timestamp(1_000), Some("p1"), "Dr A", &entries)
+    }
+
+    fn verify(rows: &[StoredEntry], head: (i64, &str)) -> Result<VerifyReport, Break> {
+        let mut v = Verifier::default();
+        for r in rows {
+            v.feed(r)?;
+        }
+        v.finish(head.0, head.1)
+    }
+
+    #[test]
+    fn intact_chain_verifies() {
+        let rows = sample(5);
+        let last = rows.last().map(|r| r.hash.clone()).unwrap_or_default();
+        let rep = verify(&rows, (5, &last)).expect("intact");
+        assert_eq!(rep.entries, 5);
+    }
+
+    #[test]
+    fn empty_chain_verifies_against_genesis() {
+        assert!(verify(&[], (0, GENESIS_HASH)).is_ok());
+    }
+
+    #[test]
+    fn detects_edit_delete_truncate_swap() {
+        let rows = sample(6);
+        let head = rows[5].hash.clone();
+
+        let mut edited = rows.clone();
+        edited[2].details = r#"{"x":1}"#.into();
+        assert_eq!(verify(&edited, (6, &head)), Err(Break::HashMismatch { seq: 3 }));
+
+        let mut deleted = rows.clone();
+        deleted.remove(3);
+        assert_eq!(
+            verify(&deleted, (6, &head)),
+            Err(Break::SequenceGap { expected: 4, found: 5 })
+        );
+
+        let truncated = &rows[..4];
+        assert_eq!(
+            verify(truncated, (6, &head)),
+            Err(Break::HeadMismatch { last: 4, head: 6 })
+        );
+
+        // Swap the contents of two rows but keep the sequence numbers in place.
+        let mut swapped = rows.clone();
+        let (a, b) = (swapped[1].clone(), swapped[2].clone());
+        swapped[1] = StoredEntry { seq: 2, ..b };
+        swapped[2] = StoredEntry { seq: 3, ..a };
+        assert!(matches!(
+            verify(&swapped, (6, &head)),
+            Err(Break::PrevHashMismatch { seq: 2 } | Break::HashMismatch { seq: 2 })
+        ));
+    }
+
+    #[test]
+    fn encoding_is_unambiguous() {
+        let a = entry_hash(1, 1, Some("ab"), "c", "x", "t", "o", "success", "{}", GENESIS_HASH);
+        let b = entry_hash(1, 1, Some("a"), "bc", "x", "t", "o", "success", "{}", GENESIS_HASH);
+        let c = entry_hash(1, 1, None, "c", "x", "t", "o", "success", "{}", GENESIS_HASH);
+        let d = entry_hash(1, 1, Some(""), "c", "x", "t", "o", "success", "{}", GENESIS_HASH);
+        assert_ne!(a, b);
+        assert_ne!(c, d);
+    }
+}

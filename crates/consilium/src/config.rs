@@ -1,0 +1,89 @@
+//! Configuration, layered: defaults → optional TOML file → `CONSILIUM_*` environment.
+//! The file is `$CONSILIUM_CONFIG` if set, else `consilium.toml` in the working directory
+//! when it exists.
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Config {
+    /// Where local state lives (SQLite file, later attachments).
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; defaults to `sqlite://<data_dir>/consilium.db`.
+    pub database_url: Option<String>,
+    /// Address the server listens on.
+    pub listen: String,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Log format: `text` or `json`.
+    pub log_format: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("data"),
+            database_url: None,
+            listen: "127.0.0.1:8080".into(),
+            max_body_bytes: 1024 * 1024,
+            log_format: "text".into(),
+        }
+    }
+}
+
+impl Config {
+    pub fn load() -> Result<Self, Box<figment::Error>> {
+        let mut f = Figment::from(Serialized::defaults(Config::default()));
+        let file = std::env::var("CONSILIUM_CONFIG")
+            .map(PathBuf::from)
+            .ok()
+            .or_else(|| Some(PathBuf::from("consilium.toml")).filter(|p| p.exists()));
+        if let Some(path) = file {
+            f = f.merge(Toml::file_exact(path));
+        }
+        f.merge(Env::prefixed("CONSILIUM_").ignore(&["CONFIG"]))
+            .extract()
+            .map_err(Box::new)
+    }
+
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(u) if !u.trim().is_empty() => u.clone(),
+            _ => format!("sqlite://{}", self.data_dir.join("consilium.db").display()),
+        }
+    }
+
+    /// Creates the data directory for a SQLite database that lives in it.
+    pub fn prepare_data_dir(&self) -> std::io::Result<()> {
+        if self.database_url().starts_with("sqlite:") {
+            std::fs::create_dir_all(&self.data_dir)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_defaults_file_env() {
+        figment::Jail::expect_with(|jail| {
+            let c = Config::load().map_err(|e| e.to_string())?;
+            assert_eq!(c, Config::default());
+            assert_eq!(c.database_url(), "sqlite://data/consilium.db");
+            jail.create_file("consilium.toml", "listen = \"0.0.0.0:9000\"\ndata_dir = \"/srv/c\"")?;
+            let c = Config::load().map_err(|e| e.to_string())?;
+            assert_eq!(c.listen, "0.0.0.0:9000");
+            assert_eq!(c.database_url(), "sqlite:///srv/c/consilium.db");
+            jail.set_env("CONSILIUM_LISTEN", "127.0.0.1:1");
+            jail.set_env("CONSILIUM_DATABASE_URL", "postgres://u@h/db");
+            let c = Config::load().map_err(|e| e.to_string())?;
+            assert_eq!(c.listen, "127.0.0.1:1");
+            assert_eq!(c.database_url(), "postgres://u@h/db");
+            Ok(())
+        });
+    }
+}

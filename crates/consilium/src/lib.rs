@@ -1,0 +1,18 @@
+//! Consilium: an open-source teleexpertise platform. See `docs/architecture.md`.
+
+pub mod app;
+pub mod audit;
+pub mod auth;
+pub mod cases;
+pub mod codes;
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod directory;
+pub mod idempotency;
+pub mod identifiers;
+pub mod kernel;
+pub mod patients;
+pub mod platform;
+pub mod rules;
+pub mod web;

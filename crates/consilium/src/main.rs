@@ -1,0 +1,224 @@
+//! The `consilium` command line.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use consilium::app::App;
+use consilium::config::Config;
+use consilium::db::{Db, redact_url};
+use consilium::platform::{Ctx, Platform};
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Instant;
+
+#[derive(Parser)]
+#[command(name = "consilium", version, about = "Open-source teleexpertise platform")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (migrates the database first).
+    Serve {
+        /// Seed the synthetic demo data set (once; running again does not duplicate it).
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Seed the synthetic demo data set into the configured database.
+    Demo,
+    /// Audit trail commands.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Bearer tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Check that the configured server answers on /readyz (exit 0) or not (exit 1).
+    Healthcheck,
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Verify the whole hash chain offline; reports the first broken entry.
+    Verify,
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Print a new bearer token for the professional with this RPPS.
+    Create {
+        #[arg(long)]
+        rpps: String,
+        #[arg(long, default_value = "cli")]
+        label: String,
+        /// Expire after this many days (default: never).
+        #[arg(long)]
+        days: Option<i64>,
+    },
+}
+
+fn init_tracing(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CONSILIUM_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if config.log_format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn open(config: &Config) -> anyhow::Result<Platform> {
+    config.prepare_data_dir().context("cannot create the data directory")?;
+    let db = Db::connect(&config.database_url()).await?;
+    db.migrate().await?;
+    Ok(Platform::new(db, Arc::new(consilium::kernel::SystemClock)))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("configuration error: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    init_tracing(&config);
+    match run(cli, config).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli, config: Config) -> anyhow::Result<std::process::ExitCode> {
+    match cli.command {
+        Command::Serve { demo } => {
+            let started = Instant::now();
+            let app = App::build(config.clone()).await?;
+            let demo_info = if demo {
+                Some(consilium::demo::seed(&app.platform).await?)
+            } else {
+                None
+            };
+            let base = format!("http://{}", app.addr);
+            println!("Consilium is running on {base}");
+            println!("  database: {}", redact_url(&config.database_url()));
+            println!("  API: {base}/api/v1   OpenAPI: {base}/api/openapi.json   health: {base}/healthz");
+            if let Some(info) = demo_info {
+                println!("{}", info.banner(&base));
+            }
+            println!("Ready in {} ms. Press Ctrl+C to stop.", started.elapsed().as_millis());
+            let _ = std::io::stdout().flush();
+            app.run(shutdown_signal()).await?;
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::Migrate => {
+            open(&config).await?;
+            println!("database migrated: {}", redact_url(&config.database_url()));
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::Demo => {
+            let p = open(&config).await?;
+            let info = consilium::demo::seed(&p).await?;
+            println!("{}", info.banner(&format!("http://{}", config.listen)));
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::Audit { command: AuditCommand::Verify } => {
+            let p = open(&config).await?;
+            let start = Instant::now();
+            match consilium::audit::verify(&p.db).await? {
+                Ok(rep) => {
+                    let secs = start.elapsed().as_secs_f64();
+                    println!(
+                        "audit chain intact: {} entries, last #{} {} ({:.0} entries/s)",
+                        rep.entries,
+                        rep.last_seq,
+                        rep.last_hash,
+                        rep.entries as f64 / secs.max(1e-9)
+                    );
+                    Ok(std::process::ExitCode::SUCCESS)
+                }
+                Err(b) => {
+                    println!("AUDIT CHAIN BROKEN at entry {}: {b}", b.seq());
+                    Ok(std::process::ExitCode::from(1))
+                }
+            }
+        }
+        Command::Token { command: TokenCommand::Create { rpps, label, days } } => {
+            let p = open(&config).await?;
+            match p.create_token_for_rpps(&Ctx::system("cli"), &rpps, &label, days).await {
+                Ok(t) => {
+                    println!("{t}");
+                    Ok(std::process::ExitCode::SUCCESS)
+                }
+                Err(consilium::kernel::Error::Invalid(errs)) => {
+                    for e in errs {
+                        eprintln!("{}: {}", e.field, e.message);
+                    }
+                    Ok(std::process::ExitCode::from(2))
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
+        Command::Healthcheck => {
+            let addr = config.listen.replace("0.0.0.0", "127.0.0.1");
+            match healthcheck(&addr).await {
+                Ok(()) => {
+                    println!("ok: {addr} is ready");
+                    Ok(std::process::ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    println!("not ready: {addr}: {e}");
+                    Ok(std::process::ExitCode::FAILURE)
+                }
+            }
+        }
+    }
+}
+
+/// A plain HTTP/1.1 GET of /readyz, with a timeout.
+async fn healthcheck(addr: &str) -> anyhow::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let fut = async {
+        let mut s = tokio::net::TcpStream::connect(addr).await?;
+        s.write_all(format!("GET /readyz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())
+            .await?;
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).await?;
+        let head = String::from_utf8_lossy(&buf);
+        if head.starts_with("HTTP/1.1 200") {
+            Ok(())
+        } else {
+            anyhow::bail!("{}", head.lines().next().unwrap_or("no answer"))
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(5), fut)
+        .await
+        .map_err(|_| anyhow::anyhow!("timed out"))?
+}

@@ -1,0 +1,420 @@
+//! `/api/v1` handlers.
+
+use super::AppState;
+use super::extract::{Auth, Call};
+use super::problem::Problem;
+use crate::cases::model::Outcome;
+use crate::cases::repo::{CaseEvent, Message, View};
+use crate::cases::service::{
+    AnswerInput, AssignInput, CancelInput, CaseSummary, CaseView, ConsentInput, ConvertInput, DeclineInput,
+    DraftPatch, ForwardInput, ListQuery, NewCase, TextInput,
+};
+use crate::codes::{self, Profession, Specialty};
+use crate::directory::model::{Organisation, Professional, Team};
+use crate::kernel::{Error, Result};
+use crate::patients::model::{Patient, PatientInput};
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use utoipa::{IntoParams, ToSchema};
+
+type S = State<Arc<AppState>>;
+type ApiResult<T> = std::result::Result<Json<T>, Problem>;
+type Created<T> = std::result::Result<(StatusCode, Json<T>), Problem>;
+
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/me", get(me))
+        .route("/codes/professions", get(professions))
+        .route("/codes/specialties", get(specialties))
+        .route("/directory/organisations", get(list_organisations))
+        .route("/directory/professionals", get(search_professionals))
+        .route("/directory/professionals/{id}", get(get_professional))
+        .route("/directory/teams", get(list_teams))
+        .route("/directory/teams/{id}", get(get_team))
+        .route("/patients", post(create_patient).get(list_patients))
+        .route("/patients/{id}", get(get_patient).put(update_patient))
+        .route("/cases", post(create_case).get(list_cases))
+        .route("/cases/{id}", get(get_case).patch(update_draft))
+        .route("/cases/{id}/consent", axum::routing::put(record_consent))
+        .route("/cases/{id}/submit", post(submit))
+        .route("/cases/{id}/assign", post(assign))
+        .route("/cases/{id}/accept", post(accept))
+        .route("/cases/{id}/decline", post(decline))
+        .route("/cases/{id}/forward", post(forward))
+        .route("/cases/{id}/request-info", post(request_info))
+        .route("/cases/{id}/provide-info", post(provide_info))
+        .route("/cases/{id}/answer", post(answer))
+        .route("/cases/{id}/convert-to-consultation", post(convert))
+        .route("/cases/{id}/cancel", post(cancel))
+        .route("/cases/{id}/close", post(close))
+        .route("/cases/{id}/events", get(events))
+        .route("/cases/{id}/messages", get(list_messages).post(post_message))
+}
+
+/// Query string parsed with serde; errors become 422 with the parameter named.
+pub struct Q<T>(pub T);
+
+impl<T: DeserializeOwned + Send, St: Send + Sync> FromRequestParts<St> for Q<T> {
+    type Rejection = Problem;
+    async fn from_request_parts(parts: &mut Parts, _: &St) -> std::result::Result<Self, Problem> {
+        let q = parts.uri.query().unwrap_or_default();
+        serde_urlencoded::from_str(q)
+            .map(Q)
+            .map_err(|e| Error::invalid("query", e.to_string()).into())
+    }
+}
+
+/// A page of results; pass `next_cursor` back as `cursor` for the next one.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+fn encode_cursor(parts: &[&str]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(parts.join("\u{1f}"))
+}
+
+fn decode_cursor(c: &str, n: usize) -> Result<Vec<String>> {
+    let bad = || Error::invalid("cursor", "is not a cursor returned by this API");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(c).map_err(|_| bad())?;
+    let s = String::from_utf8(bytes).map_err(|_| bad())?;
+    let v: Vec<String> = s.split('\u{1f}').map(str::to_string).collect();
+    if v.len() != n {
+        return Err(bad());
+    }
+    Ok(v)
+}
+
+fn page_limit(l: Option<i64>) -> Result<i64> {
+    match l {
+        None => Ok(20),
+        Some(n) if (1..=100).contains(&n) => Ok(n),
+        Some(_) => Err(Error::invalid("limit", "must be between 1 and 100")),
+    }
+}
+
+fn paginate<T>(mut items: Vec<T>, limit: i64, key: impl Fn(&T) -> String) -> Page<T> {
+    let more = items.len() as i64 > limit;
+    items.truncate(limit as usize);
+    let next_cursor = if more { items.last().map(key) } else { None };
+    Page { items, next_cursor }
+}
+
+// ---------- me, codes, directory ----------
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Me {
+    pub professional: Professional,
+    pub teams: Vec<Team>,
+}
+
+/// The caller's identity and teams.
+#[utoipa::path(get, path = "/api/v1/me", tag = "directory", security(("bearer" = [])),
+    responses((status = 200, body = Me), (status = 401, body = Problem)))]
+pub async fn me(State(s): S, Auth(ctx): Auth) -> ApiResult<Me> {
+    let id = ctx.actor.id().ok_or(Error::Unauthenticated)?;
+    let professional = s.platform.get_professional(id).await?;
+    let mut teams = Vec::new();
+    for t in s.platform.list_teams(None).await? {
+        if t.members.iter().any(|m| m.professional_id == id) {
+            teams.push(t);
+        }
+    }
+    Ok(Json(Me { professional, teams }))
+}
+
+/// Professions (TRE_G15), with who may answer (R4) and bill a request (R3).
+#[utoipa::path(get, path = "/api/v1/codes/professions", tag = "codes",
+    responses((status = 200, body = Vec<Profession>)))]
+pub async fn professions() -> Json<Vec<Profession>> {
+    Json(codes::professions().values().cloned().collect())
+}
+
+/// Specialties (TRE_R38).
+#[utoipa::path(get, path = "/api/v1/codes/specialties", tag = "codes",
+    responses((status = 200, body = Vec<Specialty>)))]
+pub async fn specialties() -> Json<Vec<Specialty>> {
+    Json(codes::specialties().values().cloned().collect())
+}
+
+#[utoipa::path(get, path = "/api/v1/directory/organisations", tag = "directory", security(("bearer" = [])),
+    responses((status = 200, body = Vec<Organisation>), (status = 401, body = Problem)))]
+pub async fn list_organisations(State(s): S, Auth(_): Auth) -> ApiResult<Vec<Organisation>> {
+    Ok(Json(s.platform.list_organisations().await?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ProfessionalSearch {
+    /// Name prefix (last or first name).
+    pub q: Option<String>,
+    /// TRE_R38 specialty code.
+    pub specialty: Option<String>,
+    /// Only doctors and midwives (who may answer).
+    pub experts: Option<bool>,
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+/// Search the directory.
+#[utoipa::path(get, path = "/api/v1/directory/professionals", tag = "directory", security(("bearer" = [])),
+    params(ProfessionalSearch),
+    responses((status = 200, body = Page<Professional>), (status = 401, body = Problem), (status = 422, body = Problem)))]
+pub async fn search_professionals(State(s): S, Auth(_): Auth, Q(q): Q<ProfessionalSearch>) -> ApiResult<Page<Professional>> {
+    let limit = page_limit(q.limit)?;
+    let after = match &q.cursor {
+        Some(c) => {
+            let v = decode_cursor(c, 3)?;
+            Some((v[0].clone(), v[1].clone(), v[2].clone()))
+        }
+        None => None,
+    };
+    let items = s
+        .platform
+        .search_professionals(q.q.as_deref().filter(|s| !s.is_empty()), q.specialty.as_deref(), q.experts.unwrap_or(false), after, limit + 1)
+        .await?;
+    Ok(Json(paginate(items, limit, |p| encode_cursor(&[&p.last_name, &p.first_name, &p.id]))))
+}
+
+#[utoipa::path(get, path = "/api/v1/directory/professionals/{id}", tag = "directory", security(("bearer" = [])),
+    responses((status = 200, body = Professional), (status = 404, body = Problem)))]
+pub async fn get_professional(State(s): S, Auth(_): Auth, Path(id): Path<String>) -> ApiResult<Professional> {
+    Ok(Json(s.platform.get_professional(&id).await?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct TeamSearch {
+    pub specialty: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/directory/teams", tag = "directory", security(("bearer" = [])),
+    params(TeamSearch), responses((status = 200, body = Vec<Team>)))]
+pub async fn list_teams(State(s): S, Auth(_): Auth, Q(q): Q<TeamSearch>) -> ApiResult<Vec<Team>> {
+    Ok(Json(s.platform.list_teams(q.specialty.as_deref()).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/directory/teams/{id}", tag = "directory", security(("bearer" = [])),
+    responses((status = 200, body = Team), (status = 404, body = Problem)))]
+pub async fn get_team(State(s): S, Auth(_): Auth, Path(id): Path<String>) -> ApiResult<Team> {
+    Ok(Json(s.platform.get_team(&id).await?))
+}
+
+// ---------- patients ----------
+
+/// Record a patient. Accepts `Idempotency-Key`.
+#[utoipa::path(post, path = "/api/v1/patients", tag = "patients", security(("bearer" = [])),
+    request_body = PatientInput,
+    responses((status = 201, body = Patient), (status = 422, body = Problem)))]
+pub async fn create_patient(State(s): S, call: Call<PatientInput>) -> Created<Patient> {
+    Ok((StatusCode::CREATED, Json(s.platform.create_patient(&call.ctx, call.body).await?)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct PageParams {
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+/// Patients I recorded, newest first.
+#[utoipa::path(get, path = "/api/v1/patients", tag = "patients", security(("bearer" = [])),
+    params(PageParams), responses((status = 200, body = Page<Patient>)))]
+pub async fn list_patients(State(s): S, Auth(ctx): Auth, Q(q): Q<PageParams>) -> ApiResult<Page<Patient>> {
+    let limit = page_limit(q.limit)?;
+    let after = match &q.cursor {
+        Some(c) => {
+            let v = decode_cursor(c, 2)?;
+            let at = v[0].parse().map_err(|_| Error::invalid("cursor", "is not a cursor returned by this API"))?;
+            Some((at, v[1].clone()))
+        }
+        None => None,
+    };
+    let items = s.platform.list_my_patients(&ctx, after, limit + 1).await?;
+    Ok(Json(paginate(items, limit, |p| encode_cursor(&[&p.created_at.micros().to_string(), &p.id]))))
+}
+
+#[utoipa::path(get, path = "/api/v1/patients/{id}", tag = "patients", security(("bearer" = [])),
+    responses((status = 200, body = Patient), (status = 404, body = Problem)))]
+pub async fn get_patient(State(s): S, Auth(ctx): Auth, Path(id): Path<String>) -> ApiResult<Patient> {
+    Ok(Json(s.platform.get_patient(&ctx, &id).await?))
+}
+
+/// Replace a patient's identity (only the professional who recorded them).
+#[utoipa::path(put, path = "/api/v1/patients/{id}", tag = "patients", security(("bearer" = [])),
+    request_body = PatientInput,
+    responses((status = 200, body = Patient), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn update_patient(State(s): S, Path(id): Path<String>, call: Call<PatientInput>) -> ApiResult<Patient> {
+    Ok(Json(s.platform.update_patient(&call.ctx, &id, call.body).await?))
+}
+
+// ---------- cases ----------
+
+/// Create a draft request. Accepts `Idempotency-Key`.
+#[utoipa::path(post, path = "/api/v1/cases", tag = "cases", security(("bearer" = [])),
+    request_body = NewCase,
+    responses((status = 201, body = CaseView), (status = 422, body = Problem)))]
+pub async fn create_case(State(s): S, call: Call<NewCase>) -> Created<CaseView> {
+    Ok((StatusCode::CREATED, Json(s.platform.create_case(&call.ctx, call.body).await?)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct CaseListParams {
+    /// `requested` (default: cases I asked for), `inbox` (assigned to me and my teams'
+    /// pools) or `team` (every case of the teams I assign for).
+    pub view: Option<String>,
+    /// Comma-separated states.
+    pub state: Option<String>,
+    /// Only open cases past their R9 deadline.
+    pub overdue: Option<bool>,
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+/// List cases.
+#[utoipa::path(get, path = "/api/v1/cases", tag = "cases", security(("bearer" = [])),
+    params(CaseListParams), responses((status = 200, body = Page<CaseSummary>), (status = 422, body = Problem)))]
+pub async fn list_cases(State(s): S, Auth(ctx): Auth, Q(q): Q<CaseListParams>) -> ApiResult<Page<CaseSummary>> {
+    let view = match q.view.as_deref() {
+        None | Some("requested") => View::Requested,
+        Some("inbox") => View::Inbox,
+        Some("team") => View::Team,
+        Some(_) => return Err(Error::invalid("view", "must be requested, inbox or team").into()),
+    };
+    let states = match &q.state {
+        Some(st) => {
+            let v: Vec<String> = st.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect();
+            if let Some(bad) = v.iter().find(|x| crate::cases::CaseState::parse(x).is_none()) {
+                return Err(Error::invalid("state", format!("unknown state '{bad}'")).into());
+            }
+            Some(v)
+        }
+        None => None,
+    };
+    let limit = page_limit(q.limit)?;
+    let after = match &q.cursor {
+        Some(c) => {
+            let v = decode_cursor(c, 2)?;
+            let k = v[0].parse().map_err(|_| Error::invalid("cursor", "is not a cursor returned by this API"))?;
+            Some((k, v[1].clone()))
+        }
+        None => None,
+    };
+    let items = s
+        .platform
+        .list_cases(&ctx, ListQuery { view, states, overdue: q.overdue.unwrap_or(false), after, limit: limit + 1 })
+        .await?;
+    Ok(Json(paginate(items, limit, |c| {
+        let k = match view {
+            View::Requested => c.created_at.micros(),
+            _ => c.deadline_at.map(|d| d.micros()).unwrap_or_default(),
+        };
+        encode_cursor(&[&k.to_string(), &c.id])
+    })))
+}
+
+#[utoipa::path(get, path = "/api/v1/cases/{id}", tag = "cases", security(("bearer" = [])),
+    responses((status = 200, body = CaseView), (status = 404, body = Problem)))]
+pub async fn get_case(State(s): S, Auth(ctx): Auth, Path(id): Path<String>) -> ApiResult<CaseView> {
+    Ok(Json(s.platform.get_case(&ctx, &id).await?))
+}
+
+/// Edit a draft.
+#[utoipa::path(patch, path = "/api/v1/cases/{id}", tag = "cases", security(("bearer" = [])),
+    request_body = DraftPatch,
+    responses((status = 200, body = CaseView), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn update_draft(State(s): S, Path(id): Path<String>, call: Call<DraftPatch>) -> ApiResult<CaseView> {
+    Ok(Json(s.platform.update_draft(&call.ctx, &id, call.body).await?))
+}
+
+/// Record the patient's information and consent or refusal (R6).
+#[utoipa::path(put, path = "/api/v1/cases/{id}/consent", tag = "cases", security(("bearer" = [])),
+    request_body = ConsentInput,
+    responses((status = 200, body = CaseView), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn record_consent(State(s): S, Path(id): Path<String>, call: Call<ConsentInput>) -> ApiResult<CaseView> {
+    Ok(Json(s.platform.record_consent(&call.ctx, &id, call.body).await?))
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct Empty {}
+
+macro_rules! transition_handler {
+    ($name:ident, $path:literal, $input:ty, $doc:literal, |$p:ident, $ctx:ident, $id:ident, $body:ident| $call:expr) => {
+        #[doc = $doc]
+        #[utoipa::path(post, path = $path, tag = "cases", security(("bearer" = [])),
+            request_body = $input,
+            responses(
+                (status = 200, body = CaseView),
+                (status = 403, body = Problem, description = "your role on the case does not allow it"),
+                (status = 404, body = Problem),
+                (status = 409, body = Problem, description = "not possible in the current state"),
+                (status = 422, body = Problem)))]
+        pub async fn $name(State(s): S, Path($id): Path<String>, call: Call<$input>) -> ApiResult<CaseView> {
+            let $p = &s.platform;
+            let $ctx = &call.ctx;
+            let $body = call.body;
+            Ok(Json($call.await?))
+        }
+    };
+}
+
+transition_handler!(submit, "/api/v1/cases/{id}/submit", Empty,
+    "Send the request (consent given, reason and question stated, expert or team chosen).",
+    |p, ctx, id, _b| p.submit(ctx, &id));
+transition_handler!(assign, "/api/v1/cases/{id}/assign", AssignInput,
+    "Case assigner: give a pool case to a team member.",
+    |p, ctx, id, b| p.assign(ctx, &id, b));
+transition_handler!(accept, "/api/v1/cases/{id}/accept", Empty,
+    "Expert: accept an assigned case, or claim one from the team's pool.",
+    |p, ctx, id, _b| p.accept(ctx, &id));
+transition_handler!(decline, "/api/v1/cases/{id}/decline", DeclineInput,
+    "Expert or assigner: decline with a coded reason (R8).",
+    |p, ctx, id, b| p.decline(ctx, &id, b));
+transition_handler!(forward, "/api/v1/cases/{id}/forward", ForwardInput,
+    "Forward to a colleague or back to a team's pool.",
+    |p, ctx, id, b| p.forward(ctx, &id, b));
+transition_handler!(request_info, "/api/v1/cases/{id}/request-info", TextInput,
+    "Expert: ask the requester for more information.",
+    |p, ctx, id, b| p.request_info(ctx, &id, b));
+transition_handler!(provide_info, "/api/v1/cases/{id}/provide-info", TextInput,
+    "Requester: answer the expert's question; the case returns to the expert.",
+    |p, ctx, id, b| p.provide_info(ctx, &id, b));
+transition_handler!(answer, "/api/v1/cases/{id}/answer", AnswerInput,
+    "Expert: answer with a structured opinion.",
+    |p, ctx, id, b| p.answer(ctx, &id, b));
+transition_handler!(convert, "/api/v1/cases/{id}/convert-to-consultation", ConvertInput,
+    "Expert: answer that a consultation is needed (routine or urgent).",
+    |p, ctx, id, b| p.convert_to_consultation(ctx, &id, b));
+transition_handler!(cancel, "/api/v1/cases/{id}/cancel", CancelInput,
+    "Requester: withdraw the request before it is answered.",
+    |p, ctx, id, b| p.cancel(ctx, &id, b));
+transition_handler!(close, "/api/v1/cases/{id}/close", Outcome,
+    "Requester: close an answered case with its outcome.",
+    |p, ctx, id, b| p.close(ctx, &id, b));
+
+/// The case's timeline: every transition, who, when, why.
+#[utoipa::path(get, path = "/api/v1/cases/{id}/events", tag = "cases", security(("bearer" = [])),
+    responses((status = 200, body = Vec<CaseEvent>), (status = 404, body = Problem)))]
+pub async fn events(State(s): S, Auth(ctx): Auth, Path(id): Path<String>) -> ApiResult<Vec<CaseEvent>> {
+    Ok(Json(s.platform.case_events(&ctx, &id).await?))
+}
+
+/// The case's message thread.
+#[utoipa::path(get, path = "/api/v1/cases/{id}/messages", tag = "cases", security(("bearer" = [])),
+    responses((status = 200, body = Vec<Message>), (status = 404, body = Problem)))]
+pub async fn list_messages(State(s): S, Auth(ctx): Auth, Path(id): Path<String>) -> ApiResult<Vec<Message>> {
+    Ok(Json(s.platform.case_messages(&ctx, &id).await?))
+}
+
+/// Write in the case's thread. Accepts `Idempotency-Key`.
+#[utoipa::path(post, path = "/api/v1/cases/{id}/messages", tag = "cases", security(("bearer" = [])),
+    request_body = TextInput,
+    responses((status = 201, body = Message), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn post_message(State(s): S, Path(id): Path<String>, call: Call<TextInput>) -> Created<Message> {
+    Ok((StatusCode::CREATED, Json(s.platform.post_message(&call.ctx, &id, call.body).await?)))
+}

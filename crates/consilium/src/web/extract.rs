@@ -1,0 +1,124 @@
+//! Request extractors: the authenticated caller, and JSON bodies with precise errors and
+//! an idempotency fingerprint.
+
+use super::AppState;
+use super::problem::{Problem, problem};
+use crate::kernel::{Error, FieldError};
+use crate::platform::{Ctx, IdempotencyKey};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+
+/// The authenticated caller.
+pub struct Auth(pub Ctx);
+
+async fn authenticate(parts: &Parts, state: &Arc<AppState>) -> Result<Ctx, Problem> {
+    let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+        return Err(Error::Unauthenticated.into());
+    };
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .unwrap_or_default();
+    match state.platform.authenticate(token).await? {
+        Some(actor) => Ok(Ctx::new(actor)),
+        None => {
+            state.platform.audit_auth_failure("unknown, expired or revoked token").await?;
+            Err(Error::Unauthenticated.into())
+        }
+    }
+}
+
+impl FromRequestParts<Arc<AppState>> for Auth {
+    type Rejection = Problem;
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Problem> {
+        authenticate(parts, state).await.map(Auth)
+    }
+}
+
+/// An authenticated request with a JSON body. Carries the `Idempotency-Key`, if any,
+/// fingerprinted with the method, path and body.
+pub struct Call<T> {
+    pub ctx: Ctx,
+    pub body: T,
+}
+
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+    let bytes = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}".as_slice() } else { bytes };
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let field = if path == "." { "body".to_string() } else { path };
+        let message = if inner.is_syntax() || inner.is_eof() {
+            format!("is not valid JSON ({inner})")
+        } else {
+            inner.to_string()
+        };
+        Error::Invalid(vec![FieldError::new(field, message)]).into()
+    })
+}
+
+impl<T: DeserializeOwned> FromRequest<Arc<AppState>> for Call<T> {
+    type Rejection = Problem;
+    async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, Problem> {
+        let (parts, body) = req.into_parts();
+        let ctx = authenticate(&parts, state).await?;
+        if let Some(ct) = parts.headers.get(header::CONTENT_TYPE)
+            && !ct.to_str().unwrap_or_default().starts_with("application/json")
+        {
+            return Err(problem(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+                "Send the body as application/json.".into(),
+            ));
+        }
+        let key = parts
+            .headers
+            .get("idempotency-key")
+            .map(|v| v.to_str().map(str::to_string));
+        let method = parts.method.clone();
+        let path = parts.uri.path().to_string();
+        let bytes = Bytes::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(|e| {
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    problem(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "too-large",
+                        "Request too large",
+                        format!("The body exceeds {} bytes.", state.config.max_body_bytes),
+                    )
+                } else {
+                    problem(StatusCode::BAD_REQUEST, "bad-body", "Unreadable body", e.body_text())
+                }
+            })?;
+        let ctx = match key {
+            None => ctx,
+            Some(Ok(k)) if !k.is_empty() && k.len() <= 200 => {
+                let mut h = Sha256::new();
+                h.update(method.as_str());
+                h.update([0]);
+                h.update(path.as_bytes());
+                h.update([0]);
+                h.update(&bytes);
+                ctx.with_key(IdempotencyKey {
+                    key: k,
+                    fingerprint: hex::encode(h.finalize()),
+                })
+            }
+            Some(_) => {
+                return Err(Error::invalid("Idempotency-Key", "must be 1 to 200 visible ASCII characters").into());
+            }
+        };
+        let body = parse_json(&bytes)?;
+        Ok(Call { ctx, body })
+    }
+}
