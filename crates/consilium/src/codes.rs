@@ -111,7 +111,10 @@ mod tests {
             ("specialites_tre_r38.csv", SPECIALTIES_CSV),
         ] {
             let theirs = std::fs::read_to_string(shared.join(name)).expect("readable");
-            assert_eq!(theirs, ours, "{name} differs from ../shared/data: copy it again");
+            assert_eq!(
+                theirs, ours,
+                "{name} differs from ../shared/data: copy it again"
+            );
         }
     }
 }

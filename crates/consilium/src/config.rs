@@ -74,7 +74,10 @@ mod tests {
             let c = Config::load().map_err(|e| e.to_string())?;
             assert_eq!(c, Config::default());
             assert_eq!(c.database_url(), "sqlite://data/consilium.db");
-            jail.create_file("consilium.toml", "listen = \"0.0.0.0:9000\"\ndata_dir = \"/srv/c\"")?;
+            jail.create_file(
+                "consilium.toml",
+                "listen = \"0.0.0.0:9000\"\ndata_dir = \"/srv/c\"",
+            )?;
             let c = Config::load().map_err(|e| e.to_string())?;
             assert_eq!(c.listen, "0.0.0.0:9000");
             assert_eq!(c.database_url(), "sqlite:///srv/c/consilium.db");

@@ -6,10 +6,12 @@
 use crate::auth::{hash_token, insert_token};
 use crate::cases::model::{DeclineReason, OpinionKind, Outcome, OutcomeCode, Urgency};
 use crate::cases::service::{
-    AnswerInput, AssignInput, CancelInput, ConsentDecision, ConsentInput, ConsentMethod, ConvertInput, DeclineInput,
-    ForwardInput, NewCase, TextInput,
+    AnswerInput, AssignInput, CancelInput, ConsentDecision, ConsentInput, ConsentMethod,
+    ConvertInput, DeclineInput, ForwardInput, NewCase, TextInput,
 };
-use crate::directory::model::{NewOrganisation, NewProfessional, NewTeam, NewTeamMember, OrganisationKind, TeamPolicy};
+use crate::directory::model::{
+    NewOrganisation, NewProfessional, NewTeam, NewTeamMember, OrganisationKind, TeamPolicy,
+};
 use crate::identifiers::{Ins, luhn_key};
 use crate::kernel::actor::ProfessionalActor;
 use crate::kernel::{Actor, Error, ManualClock, Result};
@@ -44,10 +46,19 @@ impl DemoInfo {
             "Demo data already present. Demo users and their bearer tokens:\n"
         });
         for u in &self.users {
-            s.push_str(&format!("  {:<26} {:<38} RPPS {}  token {}\n", u.name, u.role, u.rpps, u.token));
+            s.push_str(&format!(
+                "  {:<26} {:<38} RPPS {}  token {}\n",
+                u.name, u.role, u.rpps, u.token
+            ));
         }
-        let first = self.users.first().map(|u| u.token.as_str()).unwrap_or("csl_demo_…");
-        s.push_str(&format!("Try: curl -H 'Authorization: Bearer {first}' {base}/api/v1/cases"));
+        let first = self
+            .users
+            .first()
+            .map(|u| u.token.as_str())
+            .unwrap_or("csl_demo_…");
+        s.push_str(&format!(
+            "Try: curl -H 'Authorization: Bearer {first}' {base}/api/v1/cases"
+        ));
         s
     }
 }
@@ -72,14 +83,70 @@ struct Person {
 }
 
 const PEOPLE: &[Person] = &[
-    Person { key: "martin", first: "Claire", last: "Martin", profession: "10", specialties: &["SM54"], role: "GP, MSP des Tilleuls (requester)" },
-    Person { key: "petit", first: "Julien", last: "Petit", profession: "60", specialties: &[], role: "nurse, MSP des Tilleuls (requester)" },
-    Person { key: "moreau", first: "Sophie", last: "Moreau", profession: "70", specialties: &[], role: "physiotherapist, MSP (requester)" },
-    Person { key: "lefebvre", first: "Antoine", last: "Lefebvre", profession: "10", specialties: &["SM15"], role: "dermatologist, CHU team assigner" },
-    Person { key: "roux", first: "Camille", last: "Roux", profession: "10", specialties: &["SM15"], role: "dermatologist, CHU team" },
-    Person { key: "fontaine", first: "Hugo", last: "Fontaine", profession: "10", specialties: &["SM15"], role: "dermatologist, CHU team" },
-    Person { key: "bernard", first: "Paul", last: "Bernard", profession: "10", specialties: &["SM04"], role: "cardiologist, alone (expert)" },
-    Person { key: "garnier", first: "Léa", last: "Garnier", profession: "50", specialties: &[], role: "midwife (requester and expert)" },
+    Person {
+        key: "martin",
+        first: "Claire",
+        last: "Martin",
+        profession: "10",
+        specialties: &["SM54"],
+        role: "GP, MSP des Tilleuls (requester)",
+    },
+    Person {
+        key: "petit",
+        first: "Julien",
+        last: "Petit",
+        profession: "60",
+        specialties: &[],
+        role: "nurse, MSP des Tilleuls (requester)",
+    },
+    Person {
+        key: "moreau",
+        first: "Sophie",
+        last: "Moreau",
+        profession: "70",
+        specialties: &[],
+        role: "physiotherapist, MSP (requester)",
+    },
+    Person {
+        key: "lefebvre",
+        first: "Antoine",
+        last: "Lefebvre",
+        profession: "10",
+        specialties: &["SM15"],
+        role: "dermatologist, CHU team assigner",
+    },
+    Person {
+        key: "roux",
+        first: "Camille",
+        last: "Roux",
+        profession: "10",
+        specialties: &["SM15"],
+        role: "dermatologist, CHU team",
+    },
+    Person {
+        key: "fontaine",
+        first: "Hugo",
+        last: "Fontaine",
+        profession: "10",
+        specialties: &["SM15"],
+        role: "dermatologist, CHU team",
+    },
+    Person {
+        key: "bernard",
+        first: "Paul",
+        last: "Bernard",
+        profession: "10",
+        specialties: &["SM04"],
+        role: "cardiologist, alone (expert)",
+    },
+    Person {
+        key: "garnier",
+        first: "Léa",
+        last: "Garnier",
+        profession: "50",
+        specialties: &[],
+        role: "midwife (requester and expert)",
+    },
 ];
 
 fn token_for(key: &str) -> String {
@@ -101,10 +168,12 @@ fn users() -> Vec<DemoUser> {
 
 async fn seeded(p: &Platform) -> Result<bool> {
     let mut tx = p.read().await?;
-    let r: Option<(String,)> = run!(&mut tx, |c| sqlx::query_as("SELECT value FROM settings WHERE name = $1")
-        .bind(MARKER)
-        .fetch_optional(c)
-        .await)?;
+    let r: Option<(String,)> = run!(&mut tx, |c| sqlx::query_as(
+        "SELECT value FROM settings WHERE name = $1"
+    )
+    .bind(MARKER)
+    .fetch_optional(c)
+    .await)?;
     tx.rollback().await?;
     Ok(r.is_some())
 }
@@ -113,7 +182,10 @@ async fn seeded(p: &Platform) -> Result<bool> {
 /// and deadlines are genuine), with a clock set in the past for realistic dates.
 pub async fn seed(p: &Platform) -> Result<DemoInfo> {
     if seeded(p).await? {
-        return Ok(DemoInfo { created: false, users: users() });
+        return Ok(DemoInfo {
+            created: false,
+            users: users(),
+        });
     }
     let real_now = p.now();
     let clock = ManualClock::new(real_now.plus_days(-12));
@@ -121,44 +193,56 @@ pub async fn seed(p: &Platform) -> Result<DemoInfo> {
     let sys = Ctx::system("demo");
 
     let msp = dp
-        .create_organisation(&sys, NewOrganisation {
-            name: "MSP des Tilleuls".into(),
-            kind: OrganisationKind::Msp,
-            finess: Some(finess("87000012")),
-            siret: None,
-            city: Some("Limoges".into()),
-            postcode: Some("87000".into()),
-        })
+        .create_organisation(
+            &sys,
+            NewOrganisation {
+                name: "MSP des Tilleuls".into(),
+                kind: OrganisationKind::Msp,
+                finess: Some(finess("87000012")),
+                siret: None,
+                city: Some("Limoges".into()),
+                postcode: Some("87000".into()),
+            },
+        )
         .await?;
     let chu = dp
-        .create_organisation(&sys, NewOrganisation {
-            name: "CHU de Limoges — Dermatologie".into(),
-            kind: OrganisationKind::HospitalService,
-            finess: Some(finess("87000099")),
-            siret: None,
-            city: Some("Limoges".into()),
-            postcode: Some("87042".into()),
-        })
+        .create_organisation(
+            &sys,
+            NewOrganisation {
+                name: "CHU de Limoges — Dermatologie".into(),
+                kind: OrganisationKind::HospitalService,
+                finess: Some(finess("87000099")),
+                siret: None,
+                city: Some("Limoges".into()),
+                postcode: Some("87042".into()),
+            },
+        )
         .await?;
     let cab = dp
-        .create_organisation(&sys, NewOrganisation {
-            name: "Cabinet de cardiologie Bernard".into(),
-            kind: OrganisationKind::Cabinet,
-            finess: None,
-            siret: None,
-            city: Some("Guéret".into()),
-            postcode: Some("23000".into()),
-        })
+        .create_organisation(
+            &sys,
+            NewOrganisation {
+                name: "Cabinet de cardiologie Bernard".into(),
+                kind: OrganisationKind::Cabinet,
+                finess: None,
+                siret: None,
+                city: Some("Guéret".into()),
+                postcode: Some("23000".into()),
+            },
+        )
         .await?;
     let sf = dp
-        .create_organisation(&sys, NewOrganisation {
-            name: "Cabinet de sage-femme Garnier".into(),
-            kind: OrganisationKind::Cabinet,
-            finess: None,
-            siret: None,
-            city: Some("Tulle".into()),
-            postcode: Some("19000".into()),
-        })
+        .create_organisation(
+            &sys,
+            NewOrganisation {
+                name: "Cabinet de sage-femme Garnier".into(),
+                kind: OrganisationKind::Cabinet,
+                finess: None,
+                siret: None,
+                city: Some("Tulle".into()),
+                postcode: Some("19000".into()),
+            },
+        )
         .await?;
 
     let mut ids = std::collections::HashMap::new();
@@ -170,7 +254,11 @@ pub async fn seed(p: &Platform) -> Result<DemoInfo> {
             "bernard" => &cab.id,
             _ => &sf.id,
         };
-        let role = if matches!(person.key, "martin" | "lefebvre") { "admin" } else { "member" };
+        let role = if matches!(person.key, "martin" | "lefebvre") {
+            "admin"
+        } else {
+            "member"
+        };
         let pro = dp
             .create_professional(
                 &sys,
@@ -187,7 +275,15 @@ pub async fn seed(p: &Platform) -> Result<DemoInfo> {
             )
             .await?;
         let mut tx = dp.db.begin().await?;
-        insert_token(&mut tx, &pro.id, &hash_token(&token_for(person.key)), "demo", None, real_now.micros()).await?;
+        insert_token(
+            &mut tx,
+            &pro.id,
+            &hash_token(&token_for(person.key)),
+            "demo",
+            None,
+            real_now.micros(),
+        )
+        .await?;
         tx.commit().await?;
         actors.insert(
             person.key,
@@ -203,50 +299,136 @@ pub async fn seed(p: &Platform) -> Result<DemoInfo> {
     let who = |k: &str| actors.get(k).cloned().ok_or(Error::NotFound);
 
     let team = dp
-        .create_team(&sys, NewTeam {
-            organisation_id: chu.id.clone(),
-            name: "Télé-dermatologie CHU de Limoges".into(),
-            specialty: "SM15".into(),
-            policy: TeamPolicy::SelfService,
-            members: vec![
-                NewTeamMember { professional_id: id("lefebvre"), is_assigner: true },
-                NewTeamMember { professional_id: id("roux"), is_assigner: false },
-                NewTeamMember { professional_id: id("fontaine"), is_assigner: false },
-            ],
-        })
+        .create_team(
+            &sys,
+            NewTeam {
+                organisation_id: chu.id.clone(),
+                name: "Télé-dermatologie CHU de Limoges".into(),
+                specialty: "SM15".into(),
+                policy: TeamPolicy::SelfService,
+                members: vec![
+                    NewTeamMember {
+                        professional_id: id("lefebvre"),
+                        is_assigner: true,
+                    },
+                    NewTeamMember {
+                        professional_id: id("roux"),
+                        is_assigner: false,
+                    },
+                    NewTeamMember {
+                        professional_id: id("fontaine"),
+                        is_assigner: false,
+                    },
+                ],
+            },
+        )
         .await?;
 
     // A dozen synthetic patients: (birth name, given names, birth date, sex, INS body or none).
     let patients: [(&str, &str, &str, Sex, Option<&str>); 12] = [
-        ("Dubois", "Jeanne Marie", "1958-03-12", Sex::F, Some("2580387085012")),
-        ("Laurent", "Michel", "1947-11-02", Sex::M, Some("1471187085044")),
-        ("Simon", "Lucie", "1992-06-25", Sex::F, Some("2920619272018")),
-        ("Michel", "André", "1939-01-30", Sex::M, Some("1390123096031")),
+        (
+            "Dubois",
+            "Jeanne Marie",
+            "1958-03-12",
+            Sex::F,
+            Some("2580387085012"),
+        ),
+        (
+            "Laurent",
+            "Michel",
+            "1947-11-02",
+            Sex::M,
+            Some("1471187085044"),
+        ),
+        (
+            "Simon",
+            "Lucie",
+            "1992-06-25",
+            Sex::F,
+            Some("2920619272018"),
+        ),
+        (
+            "Michel",
+            "André",
+            "1939-01-30",
+            Sex::M,
+            Some("1390123096031"),
+        ),
         ("Lefèvre", "Emma", "2015-09-14", Sex::F, None),
-        ("Leroy", "Louis Pierre", "1966-04-08", Sex::M, Some("1660487085077")),
-        ("Girard", "Chloé", "1988-12-19", Sex::F, Some("2881219031025")),
+        (
+            "Leroy",
+            "Louis Pierre",
+            "1966-04-08",
+            Sex::M,
+            Some("1660487085077"),
+        ),
+        (
+            "Girard",
+            "Chloé",
+            "1988-12-19",
+            Sex::F,
+            Some("2881219031025"),
+        ),
         ("Bonnet", "Gabriel", "1979-07-07", Sex::M, None),
-        ("Dupont", "Nathalie", "1971-02-21", Sex::F, Some("2710287085093")),
-        ("Lambert", "Jules", "2001-10-03", Sex::M, Some("1011023096110")),
-        ("Fontaine", "Manon", "1996-05-28", Sex::F, Some("2960519272104")),
-        ("Rousseau", "Henri", "1952-08-16", Sex::M, Some("152082A004017")),
+        (
+            "Dupont",
+            "Nathalie",
+            "1971-02-21",
+            Sex::F,
+            Some("2710287085093"),
+        ),
+        (
+            "Lambert",
+            "Jules",
+            "2001-10-03",
+            Sex::M,
+            Some("1011023096110"),
+        ),
+        (
+            "Fontaine",
+            "Manon",
+            "1996-05-28",
+            Sex::F,
+            Some("2960519272104"),
+        ),
+        (
+            "Rousseau",
+            "Henri",
+            "1952-08-16",
+            Sex::M,
+            Some("152082A004017"),
+        ),
     ];
     let martin = who("martin")?;
     let mut pids = Vec::new();
-    for (last, given, birth, sex, ins_body) in patients {
+    for (i, (last, given, birth, sex, ins_body)) in patients.into_iter().enumerate() {
+        // Each patient is recorded by the professional who asks about them.
+        let recorder = match i {
+            1 | 7 | 9 => who("petit")?,
+            5 => who("moreau")?,
+            10 => who("garnier")?,
+            _ => martin.clone(),
+        };
         let p = dp
-            .create_patient(&martin, PatientInput {
-                birth_family_name: last.into(),
-                used_family_name: None,
-                given_names: given.into(),
-                birth_date: birth.into(),
-                sex,
-                birth_place_code: None,
-                ins: ins_body.map(ins),
-                ins_kind: None,
-                identity_status: if ins_body.is_some() { IdentityStatus::Qualified } else { IdentityStatus::Provisional },
-                medecin_traitant_id: Some(id("martin")),
-            })
+            .create_patient(
+                &recorder,
+                PatientInput {
+                    birth_family_name: last.into(),
+                    used_family_name: None,
+                    given_names: given.into(),
+                    birth_date: birth.into(),
+                    sex,
+                    birth_place_code: None,
+                    ins: ins_body.map(ins),
+                    ins_kind: None,
+                    identity_status: if ins_body.is_some() {
+                        IdentityStatus::Qualified
+                    } else {
+                        IdentityStatus::Provisional
+                    },
+                    medecin_traitant_id: Some(id("martin")),
+                },
+            )
             .await?;
         pids.push(p.id);
     }
@@ -285,13 +467,33 @@ pub async fn seed(p: &Platform) -> Result<DemoInfo> {
     );
 
     // Submitted 12 days ago and never handled: expired (R9 passed).
-    let c = dp.create_case(&martin, derm(11, "Lésion pigmentée du dos", "Surveillance simple ou exérèse ?", "Lésion de 6 mm, bords réguliers, stable selon le patient.")).await?;
+    let c = dp
+        .create_case(
+            &martin,
+            derm(
+                11,
+                "Lésion pigmentée du dos",
+                "Surveillance simple ou exérèse ?",
+                "Lésion de 6 mm, bords réguliers, stable selon le patient.",
+            ),
+        )
+        .await?;
     dp.record_consent(&martin, &c.id, consent()).await?;
     dp.submit(&martin, &c.id).await?;
 
     clock.set(real_now.plus_days(-10));
     // Closed: answered with advice, then closed with an outcome.
-    let c = dp.create_case(&martin, derm(0, "Plaque érythémato-squameuse du coude", "Psoriasis ? Quel traitement local ?", "Évolution depuis 3 mois, prurit modéré, pas d'atteinte unguéale.")).await?;
+    let c = dp
+        .create_case(
+            &martin,
+            derm(
+                0,
+                "Plaque érythémato-squameuse du coude",
+                "Psoriasis ? Quel traitement local ?",
+                "Évolution depuis 3 mois, prurit modéré, pas d'atteinte unguéale.",
+            ),
+        )
+        .await?;
     dp.record_consent(&martin, &c.id, consent()).await?;
     dp.submit(&martin, &c.id).await?;
     clock.advance_seconds(3 * 3600);
@@ -308,43 +510,111 @@ pub async fn seed(p: &Platform) -> Result<DemoInfo> {
     })
     .await?;
     clock.advance_days(1);
-    dp.close(&martin, &c.id, Outcome { outcome: OutcomeCode::VisitAvoided, usefulness: Some(5), comment: None }).await?;
+    dp.close(
+        &martin,
+        &c.id,
+        Outcome {
+            outcome: OutcomeCode::VisitAvoided,
+            usefulness: Some(5),
+            comment: None,
+        },
+    )
+    .await?;
 
     clock.set(real_now.plus_days(-9));
     // In progress and overdue (submitted 9 days ago).
-    let c = dp.create_case(&petit, cardio(1, "Œdèmes des membres inférieurs", "Adaptation du diurétique ?", "Insuffisance cardiaque connue, prise de 2 kg en une semaine.")).await?;
+    let c = dp
+        .create_case(
+            &petit,
+            cardio(
+                1,
+                "Œdèmes des membres inférieurs",
+                "Adaptation du diurétique ?",
+                "Insuffisance cardiaque connue, prise de 2 kg en une semaine.",
+            ),
+        )
+        .await?;
     dp.record_consent(&petit, &c.id, consent()).await?;
     dp.submit(&petit, &c.id).await?;
     dp.accept(&bernard, &c.id).await?;
 
     clock.set(real_now.plus_days(-6));
     // Answered: converted to an urgent consultation, waiting for the requester to close.
-    let c = dp.create_case(&martin, cardio(3, "Souffle cardiaque découvert", "Faut-il une échographie rapide ?", "Souffle systolique 3/6 au foyer aortique, dyspnée d'effort récente.")).await?;
+    let c = dp
+        .create_case(
+            &martin,
+            cardio(
+                3,
+                "Souffle cardiaque découvert",
+                "Faut-il une échographie rapide ?",
+                "Souffle systolique 3/6 au foyer aortique, dyspnée d'effort récente.",
+            ),
+        )
+        .await?;
     dp.record_consent(&martin, &c.id, consent()).await?;
     dp.submit(&martin, &c.id).await?;
     dp.accept(&bernard, &c.id).await?;
-    dp.convert_to_consultation(&bernard, &c.id, ConvertInput {
-        context: "Souffle systolique avec dyspnée d'effort chez un patient de 87 ans.".into(),
-        answer: "Suspicion de rétrécissement aortique serré.".into(),
-        recommendations: "Consultation avec échocardiographie dans la semaine.".into(),
-        follow_up: None,
-        urgency: Urgency::Urgent,
-        request_completeness: Some(4),
-    })
+    dp.convert_to_consultation(
+        &bernard,
+        &c.id,
+        ConvertInput {
+            context: "Souffle systolique avec dyspnée d'effort chez un patient de 87 ans.".into(),
+            answer: "Suspicion de rétrécissement aortique serré.".into(),
+            recommendations: "Consultation avec échocardiographie dans la semaine.".into(),
+            follow_up: None,
+            urgency: Urgency::Urgent,
+            request_completeness: Some(4),
+        },
+    )
     .await?;
 
     clock.set(real_now.plus_days(-5));
     // Declined by the team's assigner (out of scope).
-    let c = dp.create_case(&moreau, derm(5, "Douleur d'épaule", "Avis sur la prise en charge", "Douleur mécanique depuis 2 mois.")).await?;
+    let c = dp
+        .create_case(
+            &moreau,
+            derm(
+                5,
+                "Douleur d'épaule",
+                "Avis sur la prise en charge",
+                "Douleur mécanique depuis 2 mois.",
+            ),
+        )
+        .await?;
     dp.record_consent(&moreau, &c.id, consent()).await?;
     dp.submit(&moreau, &c.id).await?;
-    dp.decline(&lefebvre, &c.id, DeclineInput { reason: DeclineReason::OutOfScope, comment: Some("Relève de la rhumatologie ou de la médecine du sport.".into()) }).await?;
+    dp.decline(
+        &lefebvre,
+        &c.id,
+        DeclineInput {
+            reason: DeclineReason::OutOfScope,
+            comment: Some("Relève de la rhumatologie ou de la médecine du sport.".into()),
+        },
+    )
+    .await?;
 
     // Cancelled by the requester.
-    let c = dp.create_case(&martin, derm(6, "Verrue plantaire", "Cryothérapie possible en cabinet ?", "")).await?;
+    let c = dp
+        .create_case(
+            &martin,
+            derm(
+                6,
+                "Verrue plantaire",
+                "Cryothérapie possible en cabinet ?",
+                "",
+            ),
+        )
+        .await?;
     dp.record_consent(&martin, &c.id, consent()).await?;
     dp.submit(&martin, &c.id).await?;
-    dp.cancel(&martin, &c.id, CancelInput { reason: Some("Vue en consultation entre-temps.".into()) }).await?;
+    dp.cancel(
+        &martin,
+        &c.id,
+        CancelInput {
+            reason: Some("Vue en consultation entre-temps.".into()),
+        },
+    )
+    .await?;
 
     clock.set(real_now.plus_days(-4));
     // The case submitted 12 days ago passed its R9 deadline untouched: it expires. (The
@@ -353,56 +623,172 @@ pub async fn seed(p: &Platform) -> Result<DemoInfo> {
 
     clock.set(real_now.plus_days(-3));
     // Awaiting information from the requester.
-    let c = dp.create_case(&martin, derm(2, "Éruption du visage", "Rosacée ou dermatite séborrhéique ?", "Érythème centro-facial, quelques papules.")).await?;
+    let c = dp
+        .create_case(
+            &martin,
+            derm(
+                2,
+                "Éruption du visage",
+                "Rosacée ou dermatite séborrhéique ?",
+                "Érythème centro-facial, quelques papules.",
+            ),
+        )
+        .await?;
     dp.record_consent(&martin, &c.id, consent()).await?;
     dp.submit(&martin, &c.id).await?;
-    dp.assign(&lefebvre, &c.id, AssignInput { expert_id: id("fontaine") }).await?;
+    dp.assign(
+        &lefebvre,
+        &c.id,
+        AssignInput {
+            expert_id: id("fontaine"),
+        },
+    )
+    .await?;
     dp.accept(&fontaine, &c.id).await?;
     dp.request_info(&fontaine, &c.id, TextInput { text: "Pouvez-vous préciser les facteurs déclenchants (chaleur, alcool) et les traitements déjà essayés ?".into() }).await?;
 
     // In progress after an information round trip, with a message thread.
-    let c = dp.create_case(&martin, derm(8, "Lésion croûteuse de la tempe", "Carcinome basocellulaire ?", "Lésion de 8 mm, saigne au contact, évolution 4 mois.")).await?;
+    let c = dp
+        .create_case(
+            &martin,
+            derm(
+                8,
+                "Lésion croûteuse de la tempe",
+                "Carcinome basocellulaire ?",
+                "Lésion de 8 mm, saigne au contact, évolution 4 mois.",
+            ),
+        )
+        .await?;
     dp.record_consent(&martin, &c.id, consent()).await?;
     dp.submit(&martin, &c.id).await?;
     dp.accept(&roux, &c.id).await?;
-    dp.request_info(&roux, &c.id, TextInput { text: "La lésion est-elle perlée en bordure ?".into() }).await?;
+    dp.request_info(
+        &roux,
+        &c.id,
+        TextInput {
+            text: "La lésion est-elle perlée en bordure ?".into(),
+        },
+    )
+    .await?;
     clock.advance_days(1);
-    dp.provide_info(&martin, &c.id, TextInput { text: "Oui, bordure perlée avec télangiectasies.".into() }).await?;
-    dp.post_message(&roux, &c.id, TextInput { text: "Merci, je rédige mon avis aujourd'hui.".into() }).await?;
+    dp.provide_info(
+        &martin,
+        &c.id,
+        TextInput {
+            text: "Oui, bordure perlée avec télangiectasies.".into(),
+        },
+    )
+    .await?;
+    dp.post_message(
+        &roux,
+        &c.id,
+        TextInput {
+            text: "Merci, je rédige mon avis aujourd'hui.".into(),
+        },
+    )
+    .await?;
 
     clock.set(real_now.plus_days(-2));
     // Forwarded back to the team pool by an expert, then still waiting (submitted).
-    let c = dp.create_case(&garnier, derm(10, "Prurit gravidique", "Dermatose de grossesse ?", "Grossesse de 32 SA, prurit diffus sans lésion primaire.")).await?;
+    let c = dp
+        .create_case(
+            &garnier,
+            derm(
+                10,
+                "Prurit gravidique",
+                "Dermatose de grossesse ?",
+                "Grossesse de 32 SA, prurit diffus sans lésion primaire.",
+            ),
+        )
+        .await?;
     dp.record_consent(&garnier, &c.id, consent()).await?;
     dp.submit(&garnier, &c.id).await?;
     dp.accept(&fontaine, &c.id).await?;
-    dp.forward(&fontaine, &c.id, ForwardInput { expert_id: None, team_id: Some(team.id.clone()), comment: Some("Absent demain, je remets dans le pool.".into()) }).await?;
+    dp.forward(
+        &fontaine,
+        &c.id,
+        ForwardInput {
+            expert_id: None,
+            team_id: Some(team.id.clone()),
+            comment: Some("Absent demain, je remets dans le pool.".into()),
+        },
+    )
+    .await?;
 
     clock.set(real_now.plus_days(-1));
     // Assigned to the cardiologist, not yet accepted.
-    let c = dp.create_case(&petit, cardio(9, "Palpitations", "Holter nécessaire ?", "Palpitations brèves au repos, ECG de repos normal.")).await?;
+    let c = dp
+        .create_case(
+            &petit,
+            cardio(
+                9,
+                "Palpitations",
+                "Holter nécessaire ?",
+                "Palpitations brèves au repos, ECG de repos normal.",
+            ),
+        )
+        .await?;
     dp.record_consent(&petit, &c.id, consent()).await?;
     dp.submit(&petit, &c.id).await?;
     // Waiting in the dermatology pool.
-    let c = dp.create_case(&petit, derm(7, "Ulcère de jambe", "Avis sur le pansement et le bilan", "Ulcère de 3 cm, malléole interne, depuis 6 semaines.")).await?;
+    let c = dp
+        .create_case(
+            &petit,
+            derm(
+                7,
+                "Ulcère de jambe",
+                "Avis sur le pansement et le bilan",
+                "Ulcère de 3 cm, malléole interne, depuis 6 semaines.",
+            ),
+        )
+        .await?;
     dp.record_consent(&petit, &c.id, consent()).await?;
     dp.submit(&petit, &c.id).await?;
 
     clock.set(real_now.plus_seconds(-3600));
     // Drafts: one ready to send, one blocked by the patient's refusal (R6).
-    dp.create_case(&martin, derm(4, "Nævus chez l'enfant", "Surveillance ?", "Nævus congénital de 1 cm.")).await?;
-    let c = dp.create_case(&martin, cardio(1, "Bilan avant chirurgie", "Contre-indication ?", "")).await?;
-    dp.record_consent(&martin, &c.id, ConsentInput { decision: ConsentDecision::Refused, method: ConsentMethod::Oral, patient_informed: true, collected_at: None }).await?;
+    dp.create_case(
+        &martin,
+        derm(
+            4,
+            "Nævus chez l'enfant",
+            "Surveillance ?",
+            "Nævus congénital de 1 cm.",
+        ),
+    )
+    .await?;
+    let c = dp
+        .create_case(
+            &martin,
+            cardio(3, "Bilan avant chirurgie", "Contre-indication ?", ""),
+        )
+        .await?;
+    dp.record_consent(
+        &martin,
+        &c.id,
+        ConsentInput {
+            decision: ConsentDecision::Refused,
+            method: ConsentMethod::Oral,
+            patient_informed: true,
+            collected_at: None,
+        },
+    )
+    .await?;
 
     let mut tx = p.db.begin().await?;
-    run!(&mut tx, |c| sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2)")
-        .bind(MARKER)
-        .bind(real_now.to_rfc3339())
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?;
+    run!(&mut tx, |c| sqlx::query(
+        "INSERT INTO settings (name, value) VALUES ($1, $2)"
+    )
+    .bind(MARKER)
+    .bind(real_now.to_rfc3339())
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
     tx.commit().await?;
-    Ok(DemoInfo { created: true, users: users() })
+    Ok(DemoInfo {
+        created: true,
+        users: users(),
+    })
 }
 
 fn finess(body: &str) -> String {

@@ -32,12 +32,20 @@ pub async fn replay<T: DeserializeOwned>(tx: &mut Tx, ctx: &Ctx) -> Result<Optio
 /// Stores the answer of a keyed request, in the transaction that made its effects.
 /// A concurrent twin that committed first makes this fail with `Conflict`; the caller's
 /// transaction then rolls back and a retry replays the twin's answer.
-pub async fn record<T: Serialize>(tx: &mut Tx, ctx: &Ctx, status: u16, body: &T, now: Timestamp) -> Result<()> {
+pub async fn record<T: Serialize>(
+    tx: &mut Tx,
+    ctx: &Ctx,
+    status: u16,
+    body: &T,
+    now: Timestamp,
+) -> Result<()> {
     let (Some(k), Some(actor)) = (&ctx.idempotency, ctx.actor.id()) else {
         return Ok(());
     };
     let body = serde_json::to_string(body).map_err(Error::internal)?;
-    let r = run!(tx, |c| sqlx::query(
+    let r =
+        run!(tx, |c| {
+            sqlx::query(
         "INSERT INTO idempotency_keys (actor_id, idem_key, fingerprint, status, body, created_at)
          VALUES ($1, $2, $3, $4, $5, $6)"
     )
@@ -47,7 +55,8 @@ pub async fn record<T: Serialize>(tx: &mut Tx, ctx: &Ctx, status: u16, body: &T,
     .bind(i32::from(status))
     .bind(body)
     .bind(now.micros())
-    .execute(c).await.map(|r| r.rows_affected()));
+    .execute(c).await.map(|r| r.rows_affected())
+        });
     match r {
         Ok(_) => Ok(()),
         Err(e) if is_unique_violation(&e) => Err(Error::conflict(

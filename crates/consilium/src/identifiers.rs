@@ -160,14 +160,18 @@ impl Ins {
         let (body, key) = s.split_at(13);
         let number = Self::numeric_body(body)?;
         if !key.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(IdError::Format("the key (last 2 characters) must be digits"));
+            return Err(IdError::Format(
+                "the key (last 2 characters) must be digits",
+            ));
         }
         let key: u64 = key.parse().map_err(|_| IdError::NotDigits)?;
         if Self::key_of(number) != key {
             return Err(IdError::CheckDigit);
         }
         if !matches!(body.as_bytes()[0], b'1' | b'2' | b'3' | b'4' | b'7' | b'8') {
-            return Err(IdError::Format("the first digit (sex) must be 1, 2, 3, 4, 7 or 8"));
+            return Err(IdError::Format(
+                "the first digit (sex) must be 1, 2, 3, 4, 7 or 8",
+            ));
         }
         Ok(Self(s))
     }
@@ -264,7 +268,10 @@ mod tests {
         assert!(Rpps::parse("10000000009").is_ok());
         assert!(Rpps::parse("10123456781").is_ok());
         assert_eq!(Rpps::parse("10123456782"), Err(IdError::CheckDigit));
-        assert!(matches!(Rpps::parse("1012345678"), Err(IdError::Length { .. })));
+        assert!(matches!(
+            Rpps::parse("1012345678"),
+            Err(IdError::Length { .. })
+        ));
         assert_eq!(Rpps::parse("1012345678A"), Err(IdError::NotDigits));
         assert_eq!(
             Rpps::parse("10123456781").map(|r| r.idnat_ps()),

@@ -11,7 +11,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 #[derive(Parser)]
-#[command(name = "consilium", version, about = "Open-source teleexpertise platform")]
+#[command(
+    name = "consilium",
+    version,
+    about = "Open-source teleexpertise platform"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -66,7 +70,9 @@ enum TokenCommand {
 fn init_tracing(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("CONSILIUM_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if config.log_format == "json" {
         builder.json().init();
     } else {
@@ -75,7 +81,9 @@ fn init_tracing(config: &Config) {
 }
 
 async fn open(config: &Config) -> anyhow::Result<Platform> {
-    config.prepare_data_dir().context("cannot create the data directory")?;
+    config
+        .prepare_data_dir()
+        .context("cannot create the data directory")?;
     let db = Db::connect(&config.database_url()).await?;
     db.migrate().await?;
     Ok(Platform::new(db, Arc::new(consilium::kernel::SystemClock)))
@@ -87,7 +95,8 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };
@@ -129,11 +138,16 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<std::process::ExitCode>
             let base = format!("http://{}", app.addr);
             println!("Consilium is running on {base}");
             println!("  database: {}", redact_url(&config.database_url()));
-            println!("  API: {base}/api/v1   OpenAPI: {base}/api/openapi.json   health: {base}/healthz");
+            println!(
+                "  API: {base}/api/v1   OpenAPI: {base}/api/openapi.json   health: {base}/healthz"
+            );
             if let Some(info) = demo_info {
                 println!("{}", info.banner(&base));
             }
-            println!("Ready in {} ms. Press Ctrl+C to stop.", started.elapsed().as_millis());
+            println!(
+                "Ready in {} ms. Press Ctrl+C to stop.",
+                started.elapsed().as_millis()
+            );
             let _ = std::io::stdout().flush();
             app.run(shutdown_signal()).await?;
             Ok(std::process::ExitCode::SUCCESS)
@@ -149,7 +163,9 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<std::process::ExitCode>
             println!("{}", info.banner(&format!("http://{}", config.listen)));
             Ok(std::process::ExitCode::SUCCESS)
         }
-        Command::Audit { command: AuditCommand::Verify } => {
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => {
             let p = open(&config).await?;
             let start = Instant::now();
             match consilium::audit::verify(&p.db).await? {
@@ -170,9 +186,14 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<std::process::ExitCode>
                 }
             }
         }
-        Command::Token { command: TokenCommand::Create { rpps, label, days } } => {
+        Command::Token {
+            command: TokenCommand::Create { rpps, label, days },
+        } => {
             let p = open(&config).await?;
-            match p.create_token_for_rpps(&Ctx::system("cli"), &rpps, &label, days).await {
+            match p
+                .create_token_for_rpps(&Ctx::system("cli"), &rpps, &label, days)
+                .await
+            {
                 Ok(t) => {
                     println!("{t}");
                     Ok(std::process::ExitCode::SUCCESS)
@@ -207,8 +228,10 @@ async fn healthcheck(addr: &str) -> anyhow::Result<()> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let fut = async {
         let mut s = tokio::net::TcpStream::connect(addr).await?;
-        s.write_all(format!("GET /readyz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())
-            .await?;
+        s.write_all(
+            format!("GET /readyz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await?;
         let mut buf = Vec::new();
         s.read_to_end(&mut buf).await?;
         let head = String::from_utf8_lossy(&buf);

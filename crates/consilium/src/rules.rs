@@ -42,12 +42,21 @@ mod tests {
     #[test]
     fn r9_deadline_is_seven_days_after_submission() {
         let t = Timestamp::parse_rfc3339("2026-11-23T10:00:00Z").expect("valid");
-        assert_eq!(answer_deadline(t).to_rfc3339(), "2026-11-30T10:00:00.000000Z");
+        assert_eq!(
+            answer_deadline(t).to_rfc3339(),
+            "2026-11-30T10:00:00.000000Z"
+        );
     }
 
     #[test]
     fn dated_table_picks_latest_applicable() {
-        let table = [Dated { from: 0, value: 20 }, Dated { from: 100, value: 23 }];
+        let table = [
+            Dated { from: 0, value: 20 },
+            Dated {
+                from: 100,
+                value: 23,
+            },
+        ];
         assert_eq!(in_force(&table, Timestamp(99)), Some(20));
         assert_eq!(in_force(&table, Timestamp(100)), Some(23));
     }

@@ -33,7 +33,11 @@ pub struct NewEntry {
 }
 
 impl NewEntry {
-    pub fn success(action: impl Into<String>, object_type: &'static str, object_id: impl Into<String>) -> Self {
+    pub fn success(
+        action: impl Into<String>,
+        object_type: &'static str,
+        object_id: impl Into<String>,
+    ) -> Self {
         Self {
             action: action.into(),
             object_type,
@@ -42,7 +46,11 @@ impl NewEntry {
             details: serde_json::Value::Object(Default::default()),
         }
     }
-    pub fn denied(action: impl Into<String>, object_type: &'static str, object_id: impl Into<String>) -> Self {
+    pub fn denied(
+        action: impl Into<String>,
+        object_type: &'static str,
+        object_id: impl Into<String>,
+    ) -> Self {
         Self {
             outcome: Outcome::Denied,
             ..Self::success(action, object_type, object_id)
@@ -136,7 +144,9 @@ pub enum Break {
     PrevHashMismatch { seq: i64 },
     #[error("entry {seq} does not match its own hash: it was edited")]
     HashMismatch { seq: i64 },
-    #[error("the chain ends at entry {last} but the head records entry {head}: the tail was truncated or the head altered")]
+    #[error(
+        "the chain ends at entry {last} but the head records entry {head}: the tail was truncated or the head altered"
+    )]
     HeadMismatch { last: i64, head: i64 },
 }
 
@@ -264,7 +274,14 @@ mod tests {
         let entries: Vec<NewEntry> = (0..n)
             .map(|i| NewEntry::success("case.read", "case", format!("c{i}")))
             .collect();
-        chain(0, GENESIS_HASH, Timestamp(1_000), Some("p1"), "Dr A", &entries)
+        chain(
+            0,
+            GENESIS_HASH,
+            Timestamp(1_000),
+            Some("p1"),
+            "Dr A",
+            &entries,
+        )
     }
 
     fn verify(rows: &[StoredEntry], head: (i64, &str)) -> Result<VerifyReport, Break> {
@@ -295,13 +312,19 @@ mod tests {
 
         let mut edited = rows.clone();
         edited[2].details = r#"{"x":1}"#.into();
-        assert_eq!(verify(&edited, (6, &head)), Err(Break::HashMismatch { seq: 3 }));
+        assert_eq!(
+            verify(&edited, (6, &head)),
+            Err(Break::HashMismatch { seq: 3 })
+        );
 
         let mut deleted = rows.clone();
         deleted.remove(3);
         assert_eq!(
             verify(&deleted, (6, &head)),
-            Err(Break::SequenceGap { expected: 4, found: 5 })
+            Err(Break::SequenceGap {
+                expected: 4,
+                found: 5
+            })
         );
 
         let truncated = &rows[..4];
@@ -323,10 +346,54 @@ mod tests {
 
     #[test]
     fn encoding_is_unambiguous() {
-        let a = entry_hash(1, 1, Some("ab"), "c", "x", "t", "o", "success", "{}", GENESIS_HASH);
-        let b = entry_hash(1, 1, Some("a"), "bc", "x", "t", "o", "success", "{}", GENESIS_HASH);
-        let c = entry_hash(1, 1, None, "c", "x", "t", "o", "success", "{}", GENESIS_HASH);
-        let d = entry_hash(1, 1, Some(""), "c", "x", "t", "o", "success", "{}", GENESIS_HASH);
+        let a = entry_hash(
+            1,
+            1,
+            Some("ab"),
+            "c",
+            "x",
+            "t",
+            "o",
+            "success",
+            "{}",
+            GENESIS_HASH,
+        );
+        let b = entry_hash(
+            1,
+            1,
+            Some("a"),
+            "bc",
+            "x",
+            "t",
+            "o",
+            "success",
+            "{}",
+            GENESIS_HASH,
+        );
+        let c = entry_hash(
+            1,
+            1,
+            None,
+            "c",
+            "x",
+            "t",
+            "o",
+            "success",
+            "{}",
+            GENESIS_HASH,
+        );
+        let d = entry_hash(
+            1,
+            1,
+            Some(""),
+            "c",
+            "x",
+            "t",
+            "o",
+            "success",
+            "{}",
+            GENESIS_HASH,
+        );
         assert_ne!(a, b);
         assert_ne!(c, d);
     }

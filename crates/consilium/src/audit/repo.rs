@@ -28,7 +28,8 @@ pub async fn append(tx: &mut Tx, at: Timestamp, actor: &Actor, entries: &[NewEnt
     let label = actor.label();
     let rows = chain(seq, &hash, at, actor.id(), &label, entries);
     for r in &rows {
-        run!(tx, |c| sqlx::query(
+        run!(tx, |c| {
+            sqlx::query(
             "INSERT INTO audit_log (seq, at, actor_id, actor_label, action, object_type, object_id, outcome, details, prev_hash, hash)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
         )
@@ -43,13 +44,18 @@ pub async fn append(tx: &mut Tx, at: Timestamp, actor: &Actor, entries: &[NewEnt
         .bind(&r.details)
         .bind(&r.prev_hash)
         .bind(&r.hash)
-        .execute(c).await.map(|r| r.rows_affected()))?;
+        .execute(c).await.map(|r| r.rows_affected())
+        })?;
     }
     if let Some(last) = rows.last() {
-        run!(tx, |c| sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
-            .bind(last.seq)
-            .bind(&last.hash)
-            .execute(c).await.map(|r| r.rows_affected()))?;
+        run!(tx, |c| sqlx::query(
+            "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1"
+        )
+        .bind(last.seq)
+        .bind(&last.hash)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
     }
     Ok(())
 }
@@ -83,7 +89,10 @@ pub async fn verify(db: &Db) -> Result<std::result::Result<VerifyReport, Break>>
     match db {
         Db::Sqlite(p) => walk!(p.begin().await?),
         Db::Postgres(p) => {
-            walk!(p.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?)
+            walk!(
+                p.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .await?
+            )
         }
     }
 }

@@ -49,12 +49,28 @@ impl Platform {
              WHERE t.token_hash = $1 AND t.revoked_at IS NULL
                AND (t.expires_at IS NULL OR t.expires_at > $2) AND p.active = TRUE";
         let row: Option<TokenActor> = match &self.db {
-            crate::db::Db::Sqlite(p) => sqlx::query_as(sql).bind(&h).bind(now).fetch_optional(p).await?,
-            crate::db::Db::Postgres(p) => sqlx::query_as(sql).bind(&h).bind(now).fetch_optional(p).await?,
+            crate::db::Db::Sqlite(p) => {
+                sqlx::query_as(sql)
+                    .bind(&h)
+                    .bind(now)
+                    .fetch_optional(p)
+                    .await?
+            }
+            crate::db::Db::Postgres(p) => {
+                sqlx::query_as(sql)
+                    .bind(&h)
+                    .bind(now)
+                    .fetch_optional(p)
+                    .await?
+            }
         };
         Ok(row.map(|r| {
             Actor::Professional(ProfessionalActor {
-                display_name: crate::directory::model::display_name(&r.profession, &r.first_name, &r.last_name),
+                display_name: crate::directory::model::display_name(
+                    &r.profession,
+                    &r.first_name,
+                    &r.last_name,
+                ),
                 id: r.id,
                 profession: r.profession,
             })
@@ -68,25 +84,52 @@ impl Platform {
             &mut tx,
             self.now(),
             &Actor::System("auth"),
-            &[NewEntry::denied("auth.token", "token", "-").with(serde_json::json!({"why": reason}))],
+            &[NewEntry::denied("auth.token", "token", "-")
+                .with(serde_json::json!({"why": reason}))],
         )
         .await?;
         tx.commit().await
     }
 
     /// Creates a token for the professional with this RPPS; returns the token in clear.
-    pub async fn create_token_for_rpps(&self, ctx: &Ctx, rpps: &str, label: &str, days: Option<i64>) -> Result<String> {
-        let rpps = crate::identifiers::Rpps::parse(rpps).map_err(|e| Error::invalid("rpps", e.to_string()))?;
+    pub async fn create_token_for_rpps(
+        &self,
+        ctx: &Ctx,
+        rpps: &str,
+        label: &str,
+        days: Option<i64>,
+    ) -> Result<String> {
+        let rpps = crate::identifiers::Rpps::parse(rpps)
+            .map_err(|e| Error::invalid("rpps", e.to_string()))?;
         let mut tx = self.db.begin().await?;
         let p = dir::find_by_rpps(&mut tx, rpps.as_str())
             .await?
-            .ok_or_else(|| Error::invalid("rpps", "no professional with this RPPS in the directory"))?;
+            .ok_or_else(|| {
+                Error::invalid("rpps", "no professional with this RPPS in the directory")
+            })?;
         if !p.active {
-            return Err(Error::invalid("rpps", "this professional's account is disabled"));
+            return Err(Error::invalid(
+                "rpps",
+                "this professional's account is disabled",
+            ));
         }
         let token = generate_token();
-        insert_token(&mut tx, &p.id, &hash_token(&token), label, days.map(|d| self.now().plus_days(d).micros()), self.now().micros()).await?;
-        audit::append(&mut tx, self.now(), &ctx.actor, &[NewEntry::success("token.create", "professional", &p.id)]).await?;
+        insert_token(
+            &mut tx,
+            &p.id,
+            &hash_token(&token),
+            label,
+            days.map(|d| self.now().plus_days(d).micros()),
+            self.now().micros(),
+        )
+        .await?;
+        audit::append(
+            &mut tx,
+            self.now(),
+            &ctx.actor,
+            &[NewEntry::success("token.create", "professional", &p.id)],
+        )
+        .await?;
         tx.commit().await?;
         Ok(token)
     }
@@ -110,7 +153,9 @@ pub async fn insert_token(
     .bind(label)
     .bind(now)
     .bind(expires_at)
-    .execute(c).await.map(|r| r.rows_affected()))?;
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(())
 }
 

@@ -72,7 +72,9 @@ impl CaseState {
 pub enum Transition {
     /// Requester submits; to a named expert the case is routed at once (assigned),
     /// to a team it waits in the team's pool (submitted).
-    Submit { to_team: bool },
+    Submit {
+        to_team: bool,
+    },
     /// Case assigner gives a pool case (or reassigns) to a team member.
     Assign,
     /// Expert accepts: their assigned case, or claims one from their team's pool.
@@ -364,7 +366,10 @@ mod tests {
         let mut checked = 0;
         for from in S::ALL {
             for t in T::ALL {
-                let expected = table.iter().find(|(f, tt, _)| *f == from && *tt == t).map(|x| x.2);
+                let expected = table
+                    .iter()
+                    .find(|(f, tt, _)| *f == from && *tt == t)
+                    .map(|x| x.2);
                 match (next_state(from, t), expected) {
                     (Ok(to), Some(e)) => assert_eq!(to, e, "{from:?} --{t:?}-->"),
                     (Err(err), None) => {
@@ -410,21 +415,49 @@ mod tests {
         // Pool member sees a pool case only while it is in the pool.
         let r = relation("m", "req", None, Some("team1"), S::Submitted, &teams);
         assert!(r.may_view() && r.may(T::Accept) && !r.may(T::Answer) && !r.may(T::Assign));
-        let r = relation("m", "req", Some("other"), Some("team1"), S::Assigned, &teams);
-        assert!(!r.may_view(), "a team-mate loses sight once someone else has the case");
+        let r = relation(
+            "m",
+            "req",
+            Some("other"),
+            Some("team1"),
+            S::Assigned,
+            &teams,
+        );
+        assert!(
+            !r.may_view(),
+            "a team-mate loses sight once someone else has the case"
+        );
         // The assigner sees all of the team's cases and may assign, decline, forward.
-        let r = relation("a", "req", Some("other"), Some("team1"), S::InProgress, &assigner);
+        let r = relation(
+            "a",
+            "req",
+            Some("other"),
+            Some("team1"),
+            S::InProgress,
+            &assigner,
+        );
         assert!(r.may_view() && r.may(T::Assign) && r.may(T::Decline) && !r.may(T::Answer));
         // The assigned expert answers; the requester closes.
         let r = relation("exp", "req", Some("exp"), None, S::InProgress, &[]);
         assert_eq!(
             allowed_actions(&r, S::InProgress),
-            vec!["decline", "forward", "request_info", "answer", "convert_to_consultation"]
+            vec![
+                "decline",
+                "forward",
+                "request_info",
+                "answer",
+                "convert_to_consultation"
+            ]
         );
         let r = relation("req", "req", Some("exp"), None, S::Answered, &[]);
         assert_eq!(allowed_actions(&r, S::Answered), vec!["close"]);
         // Nobody may expire a case by hand.
-        let all = Relation { requester: true, assigned_expert: true, pool_member: true, assigner: true };
+        let all = Relation {
+            requester: true,
+            assigned_expert: true,
+            pool_member: true,
+            assigner: true,
+        };
         assert!(!all.may(T::Expire));
     }
 

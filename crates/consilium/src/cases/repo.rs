@@ -96,14 +96,17 @@ pub async fn insert(tx: &mut Tx, r: &CaseRow) -> Result<()> {
         .bind(r.version)
         .bind(r.created_at)
         .bind(r.updated_at)
-        .execute(c).await.map(|r| r.rows_affected()))?;
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
 /// Saves every mutable column if nobody changed the case since `expected_version` was read
 /// (optimistic concurrency). Returns false when the case changed meanwhile.
 pub async fn save(tx: &mut Tx, r: &CaseRow, expected_version: i64) -> Result<bool> {
-    let res = run!(tx, |c| sqlx::query(
+    let res = run!(tx, |c| {
+        sqlx::query(
         "UPDATE cases SET state = $3, specialty = $4, target_expert_id = $5, target_team_id = $6, team_id = $7,
             assigned_expert_id = $8, urgency = $9, reason = $10, question = $11, clinical_context = $12,
             consent_status = $13, consent_method = $14, consent_collected_by = $15, consent_collected_at = $16,
@@ -143,16 +146,19 @@ pub async fn save(tx: &mut Tx, r: &CaseRow, expected_version: i64) -> Result<boo
     .bind(r.version)
     .bind(r.updated_at)
     .bind(&r.patient_id)
-    .execute(c).await.map(|r| r.rows_affected()))?;
+    .execute(c).await.map(|r| r.rows_affected())
+    })?;
     Ok(res == 1)
 }
 
 pub async fn get(tx: &mut Tx, id: &str) -> Result<Option<CaseRow>> {
     let sql = format!("SELECT {COLS} FROM cases WHERE id = $1");
-    Ok(run!(tx, |c| sqlx::query_as::<_, CaseRow>(sqlx::AssertSqlSafe(sql.clone()))
-        .bind(id)
-        .fetch_optional(c)
-        .await)?)
+    Ok(run!(tx, |c| sqlx::query_as::<_, CaseRow>(
+        sqlx::AssertSqlSafe(sql.clone())
+    )
+    .bind(id)
+    .fetch_optional(c)
+    .await)?)
 }
 
 /// Next human-readable case number for the year, e.g. `TE-2026-000042`.
@@ -193,7 +199,9 @@ pub async fn insert_event(
     .bind(from)
     .bind(to)
     .bind(details.to_string())
-    .execute(c).await.map(|r| r.rows_affected()))?;
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
@@ -223,14 +231,16 @@ struct EventRow {
 }
 
 pub async fn events(tx: &mut Tx, case_id: &str) -> Result<Vec<CaseEvent>> {
-    let rows: Vec<EventRow> = run!(tx, |c| sqlx::query_as::<_, EventRow>(
+    let rows: Vec<EventRow> = run!(tx, |c| {
+        sqlx::query_as::<_, EventRow>(
         "SELECT e.at, e.actor_id, p.first_name, p.last_name, p.profession, e.action, e.from_state, e.to_state, e.details
          FROM case_events e LEFT JOIN professionals p ON p.id = e.actor_id
          WHERE e.case_id = $1 ORDER BY e.at, e.id"
     )
     .bind(case_id)
     .fetch_all(c)
-    .await)?;
+    .await
+    })?;
     Ok(rows
         .into_iter()
         .map(|r| CaseEvent {
@@ -268,7 +278,8 @@ pub async fn insert_message(
     body: &str,
     at: Timestamp,
 ) -> Result<()> {
-    run!(tx, |c| sqlx::query(
+    run!(tx, |c| {
+        sqlx::query(
         "INSERT INTO case_messages (id, case_id, author_id, kind, body, at) VALUES ($1, $2, $3, $4, $5, $6)"
     )
     .bind(id)
@@ -277,7 +288,8 @@ pub async fn insert_message(
     .bind(kind)
     .bind(body)
     .bind(at.micros())
-    .execute(c).await.map(|r| r.rows_affected()))?;
+    .execute(c).await.map(|r| r.rows_affected())
+    })?;
     Ok(())
 }
 
@@ -294,18 +306,25 @@ struct MessageRow {
 }
 
 pub async fn messages(tx: &mut Tx, case_id: &str) -> Result<Vec<Message>> {
-    let rows: Vec<MessageRow> = run!(tx, |c| sqlx::query_as::<_, MessageRow>(
+    let rows: Vec<MessageRow> =
+        run!(tx, |c| {
+            sqlx::query_as::<_, MessageRow>(
         "SELECT m.id, m.author_id, p.first_name, p.last_name, p.profession, m.kind, m.body, m.at
          FROM case_messages m JOIN professionals p ON p.id = m.author_id
          WHERE m.case_id = $1 ORDER BY m.at, m.id"
     )
     .bind(case_id)
     .fetch_all(c)
-    .await)?;
+    .await
+        })?;
     Ok(rows
         .into_iter()
         .map(|r| Message {
-            author_name: crate::directory::model::display_name(&r.profession, &r.first_name, &r.last_name),
+            author_name: crate::directory::model::display_name(
+                &r.profession,
+                &r.first_name,
+                &r.last_name,
+            ),
             id: r.id,
             author_id: r.author_id,
             kind: r.kind,
@@ -341,7 +360,8 @@ pub struct SummaryRow {
     pub updated_at: i64,
 }
 
-const SUMMARY: &str = "SELECT c.id, c.number, c.state, c.urgency, c.specialty, c.reason, c.patient_id,
+const SUMMARY: &str =
+    "SELECT c.id, c.number, c.state, c.urgency, c.specialty, c.reason, c.patient_id,
         COALESCE(pa.used_family_name, pa.birth_family_name) AS patient_family_name,
         pa.given_names AS patient_given_names, pa.birth_date AS patient_birth_date,
         c.requester_id, rq.first_name AS requester_first, rq.last_name AS requester_last,
@@ -423,14 +443,16 @@ pub async fn list(tx: &mut Tx, f: &ListFilter<'_>) -> Result<Vec<SummaryRow>> {
         ),
     };
     let overdue_at = f.overdue_at.unwrap_or(0);
-    let rows = run!(tx, |c| sqlx::query_as::<_, SummaryRow>(sqlx::AssertSqlSafe(sql.clone()))
-        .bind(f.me)
-        .bind(a_key)
-        .bind(&a_id)
-        .bind(overdue_at)
-        .bind(has_after)
-        .bind(f.limit)
-        .fetch_all(c)
-        .await)?;
+    let rows = run!(tx, |c| sqlx::query_as::<_, SummaryRow>(
+        sqlx::AssertSqlSafe(sql.clone())
+    )
+    .bind(f.me)
+    .bind(a_key)
+    .bind(&a_id)
+    .bind(overdue_at)
+    .bind(has_after)
+    .bind(f.limit)
+    .fetch_all(c)
+    .await)?;
     Ok(rows)
 }

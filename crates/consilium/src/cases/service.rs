@@ -272,7 +272,11 @@ fn summary(r: SummaryRow, now: Timestamp) -> CaseSummary {
     CaseSummary {
         overdue: open && r.deadline_at.is_some_and(|d| d < now.micros()),
         patient_name: format!("{} {}", r.patient_family_name, r.patient_given_names),
-        requester_name: display_name(&r.requester_profession, &r.requester_first, &r.requester_last),
+        requester_name: display_name(
+            &r.requester_profession,
+            &r.requester_first,
+            &r.requester_last,
+        ),
         id: r.id,
         number: r.number,
         state: r.state,
@@ -322,7 +326,10 @@ struct Applied {
 
 impl Applied {
     fn new(details: serde_json::Value) -> Self {
-        Self { details, message: None }
+        Self {
+            details,
+            message: None,
+        }
     }
 }
 
@@ -338,17 +345,21 @@ impl Platform {
 
     async fn team_ref(&self, tx: &mut Tx, id: Option<&str>) -> Result<Option<TeamRef>> {
         let Some(id) = id else { return Ok(None) };
-        let r: Option<(String, String)> = crate::run!(tx, |c| sqlx::query_as("SELECT id, name FROM teams WHERE id = $1")
-            .bind(id)
-            .fetch_optional(c)
-            .await)?;
+        let r: Option<(String, String)> = crate::run!(tx, |c| sqlx::query_as(
+            "SELECT id, name FROM teams WHERE id = $1"
+        )
+        .bind(id)
+        .fetch_optional(c)
+        .await)?;
         Ok(r.map(|(id, name)| TeamRef { id, name }))
     }
 
     async fn view(&self, tx: &mut Tx, r: &CaseRow, rel: &Relation) -> Result<CaseView> {
         let state = r.state()?;
         let now = self.now();
-        let patient = patients::get(tx, &r.patient_id).await?.ok_or(Error::NotFound)?;
+        let patient = patients::get(tx, &r.patient_id)
+            .await?
+            .ok_or(Error::NotFound)?;
         let requester = self
             .person(tx, Some(&r.requester_id))
             .await?
@@ -369,7 +380,11 @@ impl Platform {
                 .and_then(codes::specialty)
                 .map(|s| s.label.clone()),
             specialty: r.specialty.clone(),
-            urgency: if r.urgency == "urgent" { Urgency::Urgent } else { Urgency::Routine },
+            urgency: if r.urgency == "urgent" {
+                Urgency::Urgent
+            } else {
+                Urgency::Routine
+            },
             reason: r.reason.clone(),
             question: r.question.clone(),
             clinical_context: r.clinical_context.clone(),
@@ -393,8 +408,14 @@ impl Platform {
                 reason: reason.clone(),
                 comment: r.decline_comment.clone(),
             }),
-            opinion: r.opinion.as_deref().and_then(|o| serde_json::from_str(o).ok()),
-            outcome: r.outcome.as_deref().and_then(|o| serde_json::from_str(o).ok()),
+            opinion: r
+                .opinion
+                .as_deref()
+                .and_then(|o| serde_json::from_str(o).ok()),
+            outcome: r
+                .outcome
+                .as_deref()
+                .and_then(|o| serde_json::from_str(o).ok()),
             allowed_actions: model::allowed_actions(rel, state)
                 .into_iter()
                 .map(str::to_string)
@@ -418,7 +439,13 @@ impl Platform {
     }
 
     /// Loads a case the caller may see, or records the denial and answers "not found".
-    async fn load_visible(&self, mut tx: Tx, ctx: &Ctx, id: &str, action: &str) -> Result<(Tx, CaseRow, Relation)> {
+    async fn load_visible(
+        &self,
+        mut tx: Tx,
+        ctx: &Ctx,
+        id: &str,
+        action: &str,
+    ) -> Result<(Tx, CaseRow, Relation)> {
         let me = ctx.actor.id().ok_or(Error::Unauthenticated)?.to_string();
         if let Some(r) = repo::get(&mut tx, id).await? {
             let rel = self.relation_of(&mut tx, &me, &r).await?;
@@ -434,14 +461,24 @@ impl Platform {
                         .deny(
                             tx,
                             ctx,
-                            NewEntry::denied(action, "case", id).with(json!({"why": "already taken"})),
-                            Error::conflict("this case was already taken by a colleague", Some(state)),
+                            NewEntry::denied(action, "case", id)
+                                .with(json!({"why": "already taken"})),
+                            Error::conflict(
+                                "this case was already taken by a colleague",
+                                Some(state),
+                            ),
                         )
                         .await;
                 }
             }
         }
-        self.deny(tx, ctx, NewEntry::denied(action, "case", id), Error::NotFound).await
+        self.deny(
+            tx,
+            ctx,
+            NewEntry::denied(action, "case", id),
+            Error::NotFound,
+        )
+        .await
     }
 
     // ---------- creation and drafts ----------
@@ -471,7 +508,10 @@ impl Platform {
                 None
             }
             (None, None) => {
-                v.push("patient_id", "a patient is required (patient_id or patient)");
+                v.push(
+                    "patient_id",
+                    "a patient is required (patient_id or patient)",
+                );
                 None
             }
             (Some(pid), None) => {
@@ -484,7 +524,12 @@ impl Platform {
                     Some(pid.clone())
                 } else {
                     return self
-                        .deny(tx, ctx, NewEntry::denied("case.create", "patient", pid), Error::invalid("patient_id", "unknown patient"))
+                        .deny(
+                            tx,
+                            ctx,
+                            NewEntry::denied("case.create", "patient", pid),
+                            Error::invalid("patient_id", "unknown patient"),
+                        )
                         .await;
                 }
             }
@@ -507,7 +552,14 @@ impl Platform {
             },
         };
         let specialty = self
-            .check_target(&mut tx, &mut v, &me, input.expert_id.as_deref(), input.team_id.as_deref(), false)
+            .check_target(
+                &mut tx,
+                &mut v,
+                &me,
+                input.expert_id.as_deref(),
+                input.team_id.as_deref(),
+                false,
+            )
             .await?
             .or(input.specialty.clone());
         v.into_result()?;
@@ -550,10 +602,23 @@ impl Platform {
             updated_at: now.micros(),
         };
         repo::insert(&mut tx, &row).await?;
-        repo::insert_event(&mut tx, &new_id(), &id, now, Some(&me), "create", "draft", "draft", &json!({})).await?;
+        repo::insert_event(
+            &mut tx,
+            &new_id(),
+            &id,
+            now,
+            Some(&me),
+            "create",
+            "draft",
+            "draft",
+            &json!({}),
+        )
+        .await?;
         let rel = self.relation_of(&mut tx, &me, &row).await?;
         let view = self.view(&mut tx, &row, &rel).await?;
-        audit_entries.push(NewEntry::success("case.create", "case", &id).with(json!({"number": row.number})));
+        audit_entries.push(
+            NewEntry::success("case.create", "case", &id).with(json!({"number": row.number})),
+        );
         audit::append(&mut tx, now, &ctx.actor, &audit_entries).await?;
         idempotency::record(&mut tx, ctx, 201, &view, now).await?;
         tx.commit().await?;
@@ -585,12 +650,17 @@ impl Platform {
             (Some(e), None) => {
                 match dir::get_professional_row(tx, e).await? {
                     None => v.push("expert_id", "unknown professional"),
-                    Some(p) if !p.active => v.push("expert_id", "this professional's account is disabled"),
-                    // R2/R4: the expert must be a doctor or a midwife.
-                    Some(p) if !codes::may_be_expert(&p.profession) => {
-                        v.push("expert_id", "only doctors and midwives may give an expert opinion (R4)")
+                    Some(p) if !p.active => {
+                        v.push("expert_id", "this professional's account is disabled")
                     }
-                    Some(p) if p.id == me => v.push("expert_id", "you cannot ask yourself for an opinion"),
+                    // R2/R4: the expert must be a doctor or a midwife.
+                    Some(p) if !codes::may_be_expert(&p.profession) => v.push(
+                        "expert_id",
+                        "only doctors and midwives may give an expert opinion (R4)",
+                    ),
+                    Some(p) if p.id == me => {
+                        v.push("expert_id", "you cannot ask yourself for an opinion")
+                    }
                     Some(p) => return Ok(dir::specialties_of(tx, &p.id).await?.into_iter().next()),
                 }
                 Ok(None)
@@ -609,10 +679,17 @@ impl Platform {
         self.change(ctx, id, "case.update", None, |p, tx, me, r, _now| {
             Box::pin(async move {
                 if r.state()? != CaseState::Draft {
-                    return Err(Error::conflict("only a draft can be edited", Some(r.state.clone())));
+                    return Err(Error::conflict(
+                        "only a draft can be edited",
+                        Some(r.state.clone()),
+                    ));
                 }
                 let mut v = Violations::default();
-                for (f, val) in [("reason", &patch.reason), ("question", &patch.question), ("clinical_context", &patch.clinical_context)] {
+                for (f, val) in [
+                    ("reason", &patch.reason),
+                    ("question", &patch.question),
+                    ("clinical_context", &patch.clinical_context),
+                ] {
                     if let Some(s) = val {
                         check_text(&mut v, f, s, false);
                     }
@@ -624,9 +701,14 @@ impl Platform {
                 }
                 let (expert, team) = match (&patch.expert_id, &patch.team_id) {
                     (None, None) => (r.target_expert_id.clone(), r.target_team_id.clone()),
-                    (e, t) => (e.clone().filter(|s| !s.is_empty()), t.clone().filter(|s| !s.is_empty())),
+                    (e, t) => (
+                        e.clone().filter(|s| !s.is_empty()),
+                        t.clone().filter(|s| !s.is_empty()),
+                    ),
                 };
-                let implied = p.check_target(tx, &mut v, me, expert.as_deref(), team.as_deref(), false).await?;
+                let implied = p
+                    .check_target(tx, &mut v, me, expert.as_deref(), team.as_deref(), false)
+                    .await?;
                 v.into_result()?;
                 r.target_expert_id = expert;
                 r.target_team_id = team;
@@ -654,7 +736,12 @@ impl Platform {
     }
 
     /// R6: records the patient's information and consent, or refusal.
-    pub async fn record_consent(&self, ctx: &Ctx, id: &str, input: ConsentInput) -> Result<CaseView> {
+    pub async fn record_consent(
+        &self,
+        ctx: &Ctx,
+        id: &str,
+        input: ConsentInput,
+    ) -> Result<CaseView> {
         self.change(ctx, id, "case.consent", None, |p, _tx, me, r, now| {
             Box::pin(async move {
                 if r.state()? != CaseState::Draft {
@@ -740,51 +827,88 @@ impl Platform {
     }
 
     pub async fn assign(&self, ctx: &Ctx, id: &str, input: AssignInput) -> Result<CaseView> {
-        self.change(ctx, id, "case.assign", Some(Transition::Assign), |_p, tx, _me, r, _now| {
-            Box::pin(async move {
-                let team = r.team_id.clone().ok_or_else(|| Error::conflict("this case has no team", None))?;
-                if !dir::is_team_member(tx, &team, &input.expert_id).await? {
-                    return Err(Error::invalid("expert_id", "must be a member of the case's team"));
-                }
-                if !dir::get_professional_row(tx, &input.expert_id).await?.is_some_and(|p| p.active) {
-                    return Err(Error::invalid("expert_id", "this professional's account is disabled"));
-                }
-                r.assigned_expert_id = Some(input.expert_id.clone());
-                Ok(Applied::new(json!({"expert_id": input.expert_id})))
-            })
-        })
+        self.change(
+            ctx,
+            id,
+            "case.assign",
+            Some(Transition::Assign),
+            |_p, tx, _me, r, _now| {
+                Box::pin(async move {
+                    let team = r
+                        .team_id
+                        .clone()
+                        .ok_or_else(|| Error::conflict("this case has no team", None))?;
+                    if !dir::is_team_member(tx, &team, &input.expert_id).await? {
+                        return Err(Error::invalid(
+                            "expert_id",
+                            "must be a member of the case's team",
+                        ));
+                    }
+                    if !dir::get_professional_row(tx, &input.expert_id)
+                        .await?
+                        .is_some_and(|p| p.active)
+                    {
+                        return Err(Error::invalid(
+                            "expert_id",
+                            "this professional's account is disabled",
+                        ));
+                    }
+                    r.assigned_expert_id = Some(input.expert_id.clone());
+                    Ok(Applied::new(json!({"expert_id": input.expert_id})))
+                })
+            },
+        )
         .await
     }
 
     pub async fn accept(&self, ctx: &Ctx, id: &str) -> Result<CaseView> {
-        self.change(ctx, id, "case.accept", Some(Transition::Accept), |_p, _tx, me, r, now| {
-            Box::pin(async move {
-                let claimed = r.assigned_expert_id.is_none();
-                r.assigned_expert_id = Some(me.to_string());
-                r.accepted_at = Some(now.micros());
-                Ok(Applied::new(json!({"claimed_from_pool": claimed})))
-            })
-        })
+        self.change(
+            ctx,
+            id,
+            "case.accept",
+            Some(Transition::Accept),
+            |_p, _tx, me, r, now| {
+                Box::pin(async move {
+                    let claimed = r.assigned_expert_id.is_none();
+                    r.assigned_expert_id = Some(me.to_string());
+                    r.accepted_at = Some(now.micros());
+                    Ok(Applied::new(json!({"claimed_from_pool": claimed})))
+                })
+            },
+        )
         .await
     }
 
     /// R8: the decision not to perform the act is recorded with its coded reason.
     pub async fn decline(&self, ctx: &Ctx, id: &str, input: DeclineInput) -> Result<CaseView> {
-        self.change(ctx, id, "case.decline", Some(Transition::Decline), |_p, _tx, _me, r, _now| {
-            Box::pin(async move {
-                let comment = input.comment.as_deref().map(str::trim).filter(|s| !s.is_empty());
-                if input.reason == DeclineReason::Other && comment.is_none() {
-                    return Err(Error::invalid("comment", "explain the reason when it is 'other'"));
-                }
-                let reason = serde_json::to_value(input.reason)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default();
-                r.decline_reason = Some(reason.clone());
-                r.decline_comment = comment.map(str::to_string);
-                Ok(Applied::new(json!({"reason": reason, "comment": comment})))
-            })
-        })
+        self.change(
+            ctx,
+            id,
+            "case.decline",
+            Some(Transition::Decline),
+            |_p, _tx, _me, r, _now| {
+                Box::pin(async move {
+                    let comment = input
+                        .comment
+                        .as_deref()
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty());
+                    if input.reason == DeclineReason::Other && comment.is_none() {
+                        return Err(Error::invalid(
+                            "comment",
+                            "explain the reason when it is 'other'",
+                        ));
+                    }
+                    let reason = serde_json::to_value(input.reason)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default();
+                    r.decline_reason = Some(reason.clone());
+                    r.decline_comment = comment.map(str::to_string);
+                    Ok(Applied::new(json!({"reason": reason, "comment": comment})))
+                })
+            },
+        )
         .await
     }
 
@@ -797,8 +921,15 @@ impl Platform {
         self.change(ctx, id, "case.forward", Some(t), |p, tx, me, r, _now| {
             Box::pin(async move {
                 let mut v = Violations::default();
-                p.check_target(tx, &mut v, me, input.expert_id.as_deref(), input.team_id.as_deref(), true)
-                    .await?;
+                p.check_target(
+                    tx,
+                    &mut v,
+                    me,
+                    input.expert_id.as_deref(),
+                    input.team_id.as_deref(),
+                    true,
+                )
+                .await?;
                 if input.expert_id.as_deref() == Some(r.requester_id.as_str()) {
                     v.push("expert_id", "the requester cannot be the expert");
                 }
@@ -835,74 +966,110 @@ impl Platform {
     }
 
     pub async fn request_info(&self, ctx: &Ctx, id: &str, input: TextInput) -> Result<CaseView> {
-        self.change(ctx, id, "case.request_info", Some(Transition::RequestInfo), |_p, _tx, _me, r, now| {
-            Box::pin(async move {
-                let mut v = Violations::default();
-                check_text(&mut v, "text", &input.text, true);
-                v.into_result()?;
-                r.awaiting_since = Some(now.micros());
-                let mut a = Applied::new(json!({}));
-                a.message = Some(("info_request", input.text.trim().to_string()));
-                Ok(a)
-            })
-        })
+        self.change(
+            ctx,
+            id,
+            "case.request_info",
+            Some(Transition::RequestInfo),
+            |_p, _tx, _me, r, now| {
+                Box::pin(async move {
+                    let mut v = Violations::default();
+                    check_text(&mut v, "text", &input.text, true);
+                    v.into_result()?;
+                    r.awaiting_since = Some(now.micros());
+                    let mut a = Applied::new(json!({}));
+                    a.message = Some(("info_request", input.text.trim().to_string()));
+                    Ok(a)
+                })
+            },
+        )
         .await
     }
 
     pub async fn provide_info(&self, ctx: &Ctx, id: &str, input: TextInput) -> Result<CaseView> {
-        self.change(ctx, id, "case.provide_info", Some(Transition::ProvideInfo), |_p, _tx, _me, r, now| {
-            Box::pin(async move {
-                let mut v = Violations::default();
-                check_text(&mut v, "text", &input.text, true);
-                v.into_result()?;
-                if let Some(since) = r.awaiting_since.take() {
-                    r.awaiting_info_us += (now.micros() - since).max(0);
-                }
-                let mut a = Applied::new(json!({}));
-                a.message = Some(("info_reply", input.text.trim().to_string()));
-                Ok(a)
-            })
-        })
+        self.change(
+            ctx,
+            id,
+            "case.provide_info",
+            Some(Transition::ProvideInfo),
+            |_p, _tx, _me, r, now| {
+                Box::pin(async move {
+                    let mut v = Violations::default();
+                    check_text(&mut v, "text", &input.text, true);
+                    v.into_result()?;
+                    if let Some(since) = r.awaiting_since.take() {
+                        r.awaiting_info_us += (now.micros() - since).max(0);
+                    }
+                    let mut a = Applied::new(json!({}));
+                    a.message = Some(("info_reply", input.text.trim().to_string()));
+                    Ok(a)
+                })
+            },
+        )
         .await
     }
 
     pub async fn answer(&self, ctx: &Ctx, id: &str, input: AnswerInput) -> Result<CaseView> {
-        self.change(ctx, id, "case.answer", Some(Transition::Answer), |_p, _tx, _me, r, now| {
-            Box::pin(async move {
-                let mut v = Violations::default();
-                check_text(&mut v, "answer", &input.answer, true);
-                check_text(&mut v, "context", &input.context, false);
-                check_text(&mut v, "recommendations", &input.recommendations, false);
-                if input.kind == OpinionKind::Consultation {
-                    v.push("kind", "use convert_to_consultation to ask for a consultation");
-                }
-                let visit_needed = input.visit_needed || input.kind == OpinionKind::WorkupBeforeVisit;
-                if visit_needed && input.visit_urgency.is_none() {
-                    v.push("visit_urgency", "say how urgent the visit is (routine or urgent)");
-                }
-                if !rating_ok(input.request_completeness) {
-                    v.push("request_completeness", "must be between 1 and 5");
-                }
-                v.into_result()?;
-                let opinion = Opinion {
-                    kind: input.kind,
-                    context: input.context.trim().into(),
-                    answer: input.answer.trim().into(),
-                    recommendations: input.recommendations.trim().into(),
-                    follow_up: input.follow_up,
-                    visit_needed,
-                    visit_urgency: if visit_needed { input.visit_urgency } else { None },
-                    request_completeness: input.request_completeness,
-                };
-                r.opinion = Some(serde_json::to_string(&opinion).map_err(Error::internal)?);
-                r.answered_at = Some(now.micros());
-                Ok(Applied::new(json!({"kind": opinion.kind, "visit_needed": visit_needed})))
-            })
-        })
+        self.change(
+            ctx,
+            id,
+            "case.answer",
+            Some(Transition::Answer),
+            |_p, _tx, _me, r, now| {
+                Box::pin(async move {
+                    let mut v = Violations::default();
+                    check_text(&mut v, "answer", &input.answer, true);
+                    check_text(&mut v, "context", &input.context, false);
+                    check_text(&mut v, "recommendations", &input.recommendations, false);
+                    if input.kind == OpinionKind::Consultation {
+                        v.push(
+                            "kind",
+                            "use convert_to_consultation to ask for a consultation",
+                        );
+                    }
+                    let visit_needed =
+                        input.visit_needed || input.kind == OpinionKind::WorkupBeforeVisit;
+                    if visit_needed && input.visit_urgency.is_none() {
+                        v.push(
+                            "visit_urgency",
+                            "say how urgent the visit is (routine or urgent)",
+                        );
+                    }
+                    if !rating_ok(input.request_completeness) {
+                        v.push("request_completeness", "must be between 1 and 5");
+                    }
+                    v.into_result()?;
+                    let opinion = Opinion {
+                        kind: input.kind,
+                        context: input.context.trim().into(),
+                        answer: input.answer.trim().into(),
+                        recommendations: input.recommendations.trim().into(),
+                        follow_up: input.follow_up,
+                        visit_needed,
+                        visit_urgency: if visit_needed {
+                            input.visit_urgency
+                        } else {
+                            None
+                        },
+                        request_completeness: input.request_completeness,
+                    };
+                    r.opinion = Some(serde_json::to_string(&opinion).map_err(Error::internal)?);
+                    r.answered_at = Some(now.micros());
+                    Ok(Applied::new(
+                        json!({"kind": opinion.kind, "visit_needed": visit_needed}),
+                    ))
+                })
+            },
+        )
         .await
     }
 
-    pub async fn convert_to_consultation(&self, ctx: &Ctx, id: &str, input: ConvertInput) -> Result<CaseView> {
+    pub async fn convert_to_consultation(
+        &self,
+        ctx: &Ctx,
+        id: &str,
+        input: ConvertInput,
+    ) -> Result<CaseView> {
         self.change(
             ctx,
             id,
@@ -938,31 +1105,47 @@ impl Platform {
     }
 
     pub async fn cancel(&self, ctx: &Ctx, id: &str, input: CancelInput) -> Result<CaseView> {
-        self.change(ctx, id, "case.cancel", Some(Transition::Cancel), |_p, _tx, _me, r, now| {
-            Box::pin(async move {
-                if let Some(since) = r.awaiting_since.take() {
-                    r.awaiting_info_us += (now.micros() - since).max(0);
-                }
-                Ok(Applied::new(json!({"reason": input.reason})))
-            })
-        })
+        self.change(
+            ctx,
+            id,
+            "case.cancel",
+            Some(Transition::Cancel),
+            |_p, _tx, _me, r, now| {
+                Box::pin(async move {
+                    if let Some(since) = r.awaiting_since.take() {
+                        r.awaiting_info_us += (now.micros() - since).max(0);
+                    }
+                    Ok(Applied::new(json!({"reason": input.reason})))
+                })
+            },
+        )
         .await
     }
 
     pub async fn close(&self, ctx: &Ctx, id: &str, input: Outcome) -> Result<CaseView> {
-        self.change(ctx, id, "case.close", Some(Transition::Close), |_p, _tx, _me, r, now| {
-            Box::pin(async move {
-                if !rating_ok(input.usefulness) {
-                    return Err(Error::invalid("usefulness", "must be between 1 and 5"));
-                }
-                if input.comment.as_deref().is_some_and(|c| c.chars().count() > MAX_TEXT) {
-                    return Err(Error::invalid("comment", "is too long"));
-                }
-                r.outcome = Some(serde_json::to_string(&input).map_err(Error::internal)?);
-                r.closed_at = Some(now.micros());
-                Ok(Applied::new(json!({"outcome": input.outcome})))
-            })
-        })
+        self.change(
+            ctx,
+            id,
+            "case.close",
+            Some(Transition::Close),
+            |_p, _tx, _me, r, now| {
+                Box::pin(async move {
+                    if !rating_ok(input.usefulness) {
+                        return Err(Error::invalid("usefulness", "must be between 1 and 5"));
+                    }
+                    if input
+                        .comment
+                        .as_deref()
+                        .is_some_and(|c| c.chars().count() > MAX_TEXT)
+                    {
+                        return Err(Error::invalid("comment", "is too long"));
+                    }
+                    r.outcome = Some(serde_json::to_string(&input).map_err(Error::internal)?);
+                    r.closed_at = Some(now.micros());
+                    Ok(Applied::new(json!({"outcome": input.outcome})))
+                })
+            },
+        )
         .await
     }
 
@@ -983,7 +1166,9 @@ impl Platform {
             &'a str,
             &'a mut CaseRow,
             Timestamp,
-        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Applied>> + Send + 'a>>,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<Applied>> + Send + 'a>,
+        >,
     {
         let me = ctx.actor.id().ok_or(Error::Unauthenticated)?.to_string();
         let now = self.now();
@@ -1000,12 +1185,32 @@ impl Platform {
             None => rel.may_edit_draft(),
         };
         if !allowed {
+            // An assigner racing team-mates for a pool case lost the race: say so.
+            if transition == Some(Transition::Accept)
+                && rel.assigner
+                && row.assigned_expert_id.is_some()
+            {
+                return self
+                    .deny(
+                        tx,
+                        ctx,
+                        NewEntry::denied(action, "case", id).with(json!({"why": "already taken"})),
+                        Error::conflict(
+                            "this case was already taken by a colleague",
+                            Some(row.state.clone()),
+                        ),
+                    )
+                    .await;
+            }
             return self
                 .deny(
                     tx,
                     ctx,
                     NewEntry::denied(action, "case", id),
-                    Error::Forbidden(format!("your role on this case does not allow '{}'", action.trim_start_matches("case."))),
+                    Error::Forbidden(format!(
+                        "your role on this case does not allow '{}'",
+                        action.trim_start_matches("case.")
+                    )),
                 )
                 .await;
         }
@@ -1019,7 +1224,8 @@ impl Platform {
         if let Some(t) = transition {
             // Submit decides its own target state (expert or team); the others follow the table.
             if !matches!(t, Transition::Submit { .. }) {
-                let to = model::next_state(from, t).map_err(|e| Error::conflict(e.to_string(), Some(from.as_str().into())))?;
+                let to = model::next_state(from, t)
+                    .map_err(|e| Error::conflict(e.to_string(), Some(from.as_str().into())))?;
                 row.state = to.as_str().into();
             }
         }
@@ -1027,11 +1233,24 @@ impl Platform {
         row.updated_at = now.micros();
         if !repo::save(&mut tx, &row, expected_version).await? {
             let current = repo::get(&mut tx, id).await?.map(|r| r.state);
-            return Err(Error::conflict("the case changed meanwhile; reload it and try again", current));
+            return Err(Error::conflict(
+                "the case changed meanwhile; reload it and try again",
+                current,
+            ));
         }
         let event_name = action.trim_start_matches("case.");
-        repo::insert_event(&mut tx, &new_id(), id, now, Some(&me), event_name, from.as_str(), &row.state, &applied.details)
-            .await?;
+        repo::insert_event(
+            &mut tx,
+            &new_id(),
+            id,
+            now,
+            Some(&me),
+            event_name,
+            from.as_str(),
+            &row.state,
+            &applied.details,
+        )
+        .await?;
         if let Some((kind, body)) = &applied.message {
             repo::insert_message(&mut tx, &new_id(), id, &me, kind, body, now).await?;
         }
@@ -1059,7 +1278,13 @@ impl Platform {
         let tx = self.db.begin().await?;
         let (mut tx, row, rel) = self.load_visible(tx, ctx, id, "case.read").await?;
         let view = self.view(&mut tx, &row, &rel).await?;
-        audit::append(&mut tx, self.now(), &ctx.actor, &[NewEntry::success("case.read", "case", id)]).await?;
+        audit::append(
+            &mut tx,
+            self.now(),
+            &ctx.actor,
+            &[NewEntry::success("case.read", "case", id)],
+        )
+        .await?;
         tx.commit().await?;
         Ok(view)
     }
@@ -1068,7 +1293,13 @@ impl Platform {
         let tx = self.db.begin().await?;
         let (mut tx, _row, _rel) = self.load_visible(tx, ctx, id, "case.events").await?;
         let ev = repo::events(&mut tx, id).await?;
-        audit::append(&mut tx, self.now(), &ctx.actor, &[NewEntry::success("case.events", "case", id)]).await?;
+        audit::append(
+            &mut tx,
+            self.now(),
+            &ctx.actor,
+            &[NewEntry::success("case.events", "case", id)],
+        )
+        .await?;
         tx.commit().await?;
         Ok(ev)
     }
@@ -1077,7 +1308,13 @@ impl Platform {
         let tx = self.db.begin().await?;
         let (mut tx, _row, _rel) = self.load_visible(tx, ctx, id, "case.messages").await?;
         let m = repo::messages(&mut tx, id).await?;
-        audit::append(&mut tx, self.now(), &ctx.actor, &[NewEntry::success("case.messages", "case", id)]).await?;
+        audit::append(
+            &mut tx,
+            self.now(),
+            &ctx.actor,
+            &[NewEntry::success("case.messages", "case", id)],
+        )
+        .await?;
         tx.commit().await?;
         Ok(m)
     }
@@ -1097,12 +1334,17 @@ impl Platform {
                     tx,
                     ctx,
                     NewEntry::denied("case.message", "case", id),
-                    Error::Forbidden("only the requester and the expert in charge write in the thread".into()),
+                    Error::Forbidden(
+                        "only the requester and the expert in charge write in the thread".into(),
+                    ),
                 )
                 .await;
         }
         if row.state()? == CaseState::Draft || row.state()?.is_terminal() {
-            return Err(Error::conflict("messages are exchanged while the case is open", Some(row.state.clone())));
+            return Err(Error::conflict(
+                "messages are exchanged while the case is open",
+                Some(row.state.clone()),
+            ));
         }
         let mut v = Violations::default();
         check_text(&mut v, "text", &input.text, true);
@@ -1114,8 +1356,13 @@ impl Platform {
             .into_iter()
             .find(|m| m.id == mid)
             .ok_or_else(|| Error::internal("message vanished"))?;
-        audit::append(&mut tx, now, &ctx.actor, &[NewEntry::success("case.message", "case", id).with(json!({"message_id": mid}))])
-            .await?;
+        audit::append(
+            &mut tx,
+            now,
+            &ctx.actor,
+            &[NewEntry::success("case.message", "case", id).with(json!({"message_id": mid}))],
+        )
+        .await?;
         idempotency::record(&mut tx, ctx, 201, &msg, now).await?;
         tx.commit().await?;
         Ok(msg)
@@ -1139,8 +1386,13 @@ impl Platform {
         .await?;
         let list: Vec<CaseSummary> = rows.into_iter().map(|r| summary(r, now)).collect();
         let ids: Vec<&str> = list.iter().map(|c| c.id.as_str()).collect();
-        audit::append(&mut tx, now, &ctx.actor, &[NewEntry::success("case.list", "case", "*").with(json!({"ids": ids}))])
-            .await?;
+        audit::append(
+            &mut tx,
+            now,
+            &ctx.actor,
+            &[NewEntry::success("case.list", "case", "*").with(json!({"ids": ids}))],
+        )
+        .await?;
         tx.commit().await?;
         Ok(list)
     }
@@ -1151,13 +1403,20 @@ impl Platform {
         let now = self.now();
         let mut tx = self.db.begin().await?;
         let sql = "SELECT id FROM cases WHERE state IN ('submitted', 'assigned', 'in_progress', 'awaiting_info') AND deadline_at < $1";
-        let ids: Vec<(String,)> = crate::run!(&mut tx, |c| sqlx::query_as(sql).bind(now.micros()).fetch_all(c).await)?;
+        let ids: Vec<(String,)> = crate::run!(&mut tx, |c| sqlx::query_as(sql)
+            .bind(now.micros())
+            .fetch_all(c)
+            .await)?;
         let mut entries = Vec::new();
         let mut done = Vec::new();
         for (id,) in ids {
-            let Some(mut row) = repo::get(&mut tx, &id).await? else { continue };
+            let Some(mut row) = repo::get(&mut tx, &id).await? else {
+                continue;
+            };
             let from = row.state()?;
-            let Ok(to) = model::next_state(from, Transition::Expire) else { continue };
+            let Ok(to) = model::next_state(from, Transition::Expire) else {
+                continue;
+            };
             let expected = row.version;
             if let Some(since) = row.awaiting_since.take() {
                 row.awaiting_info_us += (now.micros() - since).max(0);
@@ -1166,9 +1425,22 @@ impl Platform {
             row.version += 1;
             row.updated_at = now.micros();
             if repo::save(&mut tx, &row, expected).await? {
-                repo::insert_event(&mut tx, &new_id(), &id, now, None, "expire", from.as_str(), to.as_str(), &json!({}))
-                    .await?;
-                entries.push(NewEntry::success("case.expire", "case", &id).with(json!({"from": from.as_str()})));
+                repo::insert_event(
+                    &mut tx,
+                    &new_id(),
+                    &id,
+                    now,
+                    None,
+                    "expire",
+                    from.as_str(),
+                    to.as_str(),
+                    &json!({}),
+                )
+                .await?;
+                entries.push(
+                    NewEntry::success("case.expire", "case", &id)
+                        .with(json!({"from": from.as_str()})),
+                );
                 done.push(id);
             }
         }

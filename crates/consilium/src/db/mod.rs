@@ -192,7 +192,10 @@ mod tests {
         };
         let (s, p) = (list("sqlite"), list("postgres"));
         assert!(!s.is_empty());
-        assert_eq!(s, p, "each migration must exist for both backends, same version and name");
+        assert_eq!(
+            s, p,
+            "each migration must exist for both backends, same version and name"
+        );
     }
 
     #[test]
@@ -201,6 +204,9 @@ mod tests {
             super::redact_url("postgres://u:secret@h:5432/db"),
             "postgres://u:***@h:5432/db"
         );
-        assert_eq!(super::redact_url("sqlite://data/x.db"), "sqlite://data/x.db");
+        assert_eq!(
+            super::redact_url("sqlite://data/x.db"),
+            "sqlite://data/x.db"
+        );
     }
 }

@@ -150,7 +150,10 @@ impl NewProfessional {
         }
         for (i, s) in self.specialties.iter().enumerate() {
             if codes::specialty(s).is_none() {
-                v.push(format!("specialties[{i}]"), "unknown TRE_R38 specialty code");
+                v.push(
+                    format!("specialties[{i}]"),
+                    "unknown TRE_R38 specialty code",
+                );
             }
         }
         if let Some(e) = self.email.as_deref()
@@ -282,7 +285,10 @@ mod tests {
         p.first_name = " ".into();
         let errs = p.validate().expect_err("invalid");
         let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(fields, vec!["rpps", "first_name", "profession", "specialties[0]"]);
+        assert_eq!(
+            fields,
+            vec!["rpps", "first_name", "profession", "specialties[0]"]
+        );
         assert!(errs[0].message.contains("check digit"));
     }
 

@@ -61,7 +61,9 @@ pub async fn insert_organisation(
     .bind(&o.city)
     .bind(&o.postcode)
     .bind(now.micros())
-    .execute(c).await.map(|r| r.rows_affected()))?;
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
@@ -88,7 +90,8 @@ pub async fn insert_professional(
     id: &str,
     now: Timestamp,
 ) -> std::result::Result<(), sqlx::Error> {
-    run!(tx, |c| sqlx::query(
+    run!(tx, |c| {
+        sqlx::query(
         "INSERT INTO professionals (id, rpps, adeli, first_name, last_name, profession, email, active, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, TRUE, $8)"
     )
@@ -100,19 +103,27 @@ pub async fn insert_professional(
     .bind(&p.profession)
     .bind(&p.email)
     .bind(now.micros())
-    .execute(c).await.map(|r| r.rows_affected()))?;
+    .execute(c).await.map(|r| r.rows_affected())
+    })?;
     for s in &p.specialties {
-        run!(tx, |c| sqlx::query(
+        run!(tx, |c| {
+            sqlx::query(
             "INSERT INTO professional_specialties (professional_id, specialty) VALUES ($1, $2) ON CONFLICT DO NOTHING"
         )
         .bind(id)
         .bind(s)
-        .execute(c).await.map(|r| r.rows_affected()))?;
+        .execute(c).await.map(|r| r.rows_affected())
+        })?;
     }
     Ok(())
 }
 
-pub async fn add_membership(tx: &mut Tx, professional_id: &str, organisation_id: &str, role: &str) -> Result<()> {
+pub async fn add_membership(
+    tx: &mut Tx,
+    professional_id: &str,
+    organisation_id: &str,
+    role: &str,
+) -> Result<()> {
     run!(tx, |c| sqlx::query(
         "INSERT INTO memberships (professional_id, organisation_id, role) VALUES ($1, $2, $3)
          ON CONFLICT (professional_id, organisation_id) DO UPDATE SET role = excluded.role"
@@ -120,27 +131,37 @@ pub async fn add_membership(tx: &mut Tx, professional_id: &str, organisation_id:
     .bind(professional_id)
     .bind(organisation_id)
     .bind(role)
-    .execute(c).await.map(|r| r.rows_affected()))?;
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
 pub async fn get_professional_row(tx: &mut Tx, id: &str) -> Result<Option<ProfessionalRow>> {
     let sql = "SELECT id, rpps, adeli, first_name, last_name, profession, active FROM professionals WHERE id = $1";
-    Ok(run!(tx, |c| sqlx::query_as::<_, ProfessionalRow>(sql).bind(id).fetch_optional(c).await)?)
+    Ok(run!(tx, |c| sqlx::query_as::<_, ProfessionalRow>(sql)
+        .bind(id)
+        .fetch_optional(c)
+        .await)?)
 }
 
 pub async fn find_by_rpps(tx: &mut Tx, rpps: &str) -> Result<Option<ProfessionalRow>> {
     let sql = "SELECT id, rpps, adeli, first_name, last_name, profession, active FROM professionals WHERE rpps = $1";
-    Ok(run!(tx, |c| sqlx::query_as::<_, ProfessionalRow>(sql).bind(rpps).fetch_optional(c).await)?)
+    Ok(run!(tx, |c| sqlx::query_as::<_, ProfessionalRow>(sql)
+        .bind(rpps)
+        .fetch_optional(c)
+        .await)?)
 }
 
 pub async fn specialties_of(tx: &mut Tx, id: &str) -> Result<Vec<String>> {
-    let rows: Vec<(String,)> = run!(tx, |c| sqlx::query_as(
+    let rows: Vec<(String,)> = run!(tx, |c| {
+        sqlx::query_as(
         "SELECT specialty FROM professional_specialties WHERE professional_id = $1 ORDER BY specialty"
     )
     .bind(id)
     .fetch_all(c)
-    .await)?;
+    .await
+    })?;
     Ok(rows.into_iter().map(|r| r.0).collect())
 }
 
@@ -163,7 +184,8 @@ pub async fn search_professionals(
     after: Option<(String, String, String)>,
     limit: i64,
 ) -> Result<Vec<Professional>> {
-    let prefix = name_prefix.map(|p| format!("{}%", p.trim().to_lowercase().replace(['%', '_'], "")));
+    let prefix =
+        name_prefix.map(|p| format!("{}%", p.trim().to_lowercase().replace(['%', '_'], "")));
     let (a_last, a_first, a_id) = after.unwrap_or_default();
     let has_after = !a_id.is_empty();
     let sql = format!(
@@ -176,17 +198,19 @@ pub async fn search_professionals(
          ORDER BY last_name, first_name, id
          LIMIT $8"
     );
-    let rows: Vec<ProfessionalRow> = run!(tx, |c| sqlx::query_as::<_, ProfessionalRow>(sqlx::AssertSqlSafe(sql.clone()))
-        .bind(&prefix)
-        .bind(specialty)
-        .bind(experts_only)
-        .bind(has_after)
-        .bind(&a_last)
-        .bind(&a_first)
-        .bind(&a_id)
-        .bind(limit)
-        .fetch_all(c)
-        .await)?;
+    let rows: Vec<ProfessionalRow> = run!(tx, |c| sqlx::query_as::<_, ProfessionalRow>(
+        sqlx::AssertSqlSafe(sql.clone())
+    )
+    .bind(&prefix)
+    .bind(specialty)
+    .bind(experts_only)
+    .bind(has_after)
+    .bind(&a_last)
+    .bind(&a_first)
+    .bind(&a_id)
+    .bind(limit)
+    .fetch_all(c)
+    .await)?;
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
         let s = specialties_of(tx, &r.id).await?;
@@ -195,8 +219,14 @@ pub async fn search_professionals(
     Ok(out)
 }
 
-pub async fn insert_team(tx: &mut Tx, t: &super::model::NewTeam, id: &str, now: Timestamp) -> Result<()> {
-    run!(tx, |c| sqlx::query(
+pub async fn insert_team(
+    tx: &mut Tx,
+    t: &super::model::NewTeam,
+    id: &str,
+    now: Timestamp,
+) -> Result<()> {
+    run!(tx, |c| {
+        sqlx::query(
         "INSERT INTO teams (id, organisation_id, name, specialty, policy, created_at) VALUES ($1, $2, $3, $4, $5, $6)"
     )
     .bind(id)
@@ -205,7 +235,8 @@ pub async fn insert_team(tx: &mut Tx, t: &super::model::NewTeam, id: &str, now: 
     .bind(&t.specialty)
     .bind(t.policy.as_str())
     .bind(now.micros())
-    .execute(c).await.map(|r| r.rows_affected()))?;
+    .execute(c).await.map(|r| r.rows_affected())
+    })?;
     for m in &t.members {
         run!(tx, |c| sqlx::query(
             "INSERT INTO team_members (team_id, professional_id, is_assigner) VALUES ($1, $2, $3)"
@@ -213,7 +244,9 @@ pub async fn insert_team(tx: &mut Tx, t: &super::model::NewTeam, id: &str, now: 
         .bind(id)
         .bind(&m.professional_id)
         .bind(m.is_assigner)
-        .execute(c).await.map(|r| r.rows_affected()))?;
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
     }
     Ok(())
 }
@@ -315,10 +348,13 @@ pub async fn is_team_member(tx: &mut Tx, team_id: &str, professional_id: &str) -
 }
 
 pub async fn set_active(tx: &mut Tx, id: &str, active: bool) -> Result<bool> {
-    let r = run!(tx, |c| sqlx::query("UPDATE professionals SET active = $2 WHERE id = $1")
-        .bind(id)
-        .bind(active)
-        .execute(c).await.map(|r| r.rows_affected()))?;
+    let r = run!(tx, |c| sqlx::query(
+        "UPDATE professionals SET active = $2 WHERE id = $1"
+    )
+    .bind(id)
+    .bind(active)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(r == 1)
 }
-

@@ -11,24 +11,36 @@ use crate::platform::{Ctx, Platform};
 use serde_json::json;
 
 impl Platform {
-    pub async fn create_organisation(&self, ctx: &Ctx, input: NewOrganisation) -> Result<Organisation> {
+    pub async fn create_organisation(
+        &self,
+        ctx: &Ctx,
+        input: NewOrganisation,
+    ) -> Result<Organisation> {
         let input = input.validate()?;
         let mut tx = self.db.begin().await?;
         let id = new_id();
         let now = self.now();
         if let Err(e) = repo::insert_organisation(&mut tx, &input, &id, now).await {
             return Err(if is_unique_violation(&e) {
-                Error::invalid("finess", "an organisation with this FINESS number already exists")
+                Error::invalid(
+                    "finess",
+                    "an organisation with this FINESS number already exists",
+                )
             } else {
                 e.into()
             });
         }
-        let org = repo::get_organisation(&mut tx, &id).await?.ok_or(Error::NotFound)?;
+        let org = repo::get_organisation(&mut tx, &id)
+            .await?
+            .ok_or(Error::NotFound)?;
         audit::append(
             &mut tx,
             now,
             &ctx.actor,
-            &[NewEntry::success("organisation.create", "organisation", &id).with(json!({"name": org.name}))],
+            &[
+                NewEntry::success("organisation.create", "organisation", &id)
+                    .with(json!({"name": org.name})),
+            ],
         )
         .await?;
         tx.commit().await?;
@@ -49,7 +61,11 @@ impl Platform {
         if let Err(e) = repo::insert_professional(&mut tx, &valid, &id, now).await {
             return Err(if is_unique_violation(&e) {
                 Error::Invalid(vec![FieldError::new(
-                    if valid.rpps.is_some() { "rpps" } else { "adeli" },
+                    if valid.rpps.is_some() {
+                        "rpps"
+                    } else {
+                        "adeli"
+                    },
                     "a professional with this number already exists",
                 )])
             } else {
@@ -62,12 +78,18 @@ impl Platform {
             }
             repo::add_membership(&mut tx, &id, org, role).await?;
         }
-        let p = repo::get_professional(&mut tx, &id).await?.ok_or(Error::NotFound)?;
+        let p = repo::get_professional(&mut tx, &id)
+            .await?
+            .ok_or(Error::NotFound)?;
         audit::append(
             &mut tx,
             now,
             &ctx.actor,
-            &[NewEntry::success("professional.create", "professional", &id)],
+            &[NewEntry::success(
+                "professional.create",
+                "professional",
+                &id,
+            )],
         )
         .await?;
         tx.commit().await?;
@@ -83,7 +105,10 @@ impl Platform {
         if codes::specialty(&input.specialty).is_none() {
             v.push("specialty", "unknown TRE_R38 specialty code");
         }
-        if repo::get_organisation(&mut tx, &input.organisation_id).await?.is_none() {
+        if repo::get_organisation(&mut tx, &input.organisation_id)
+            .await?
+            .is_none()
+        {
             v.push("organisation_id", "unknown organisation");
         }
         if input.members.is_empty() {
@@ -94,7 +119,10 @@ impl Platform {
         }
         for (i, m) in input.members.iter().enumerate() {
             match repo::get_professional_row(&mut tx, &m.professional_id).await? {
-                None => v.push(format!("members[{i}].professional_id"), "unknown professional"),
+                None => v.push(
+                    format!("members[{i}].professional_id"),
+                    "unknown professional",
+                ),
                 // R2/R4: only doctors and midwives may be experts.
                 Some(p) if !codes::may_be_expert(&p.profession) => v.push(
                     format!("members[{i}].professional_id"),
@@ -130,7 +158,11 @@ impl Platform {
             self.now(),
             &ctx.actor,
             &[NewEntry::success(
-                if active { "professional.enable" } else { "professional.disable" },
+                if active {
+                    "professional.enable"
+                } else {
+                    "professional.disable"
+                },
                 "professional",
                 id,
             )],
@@ -141,7 +173,9 @@ impl Platform {
 
     pub async fn get_professional(&self, id: &str) -> Result<Professional> {
         let mut tx = self.read().await?;
-        let p = repo::get_professional(&mut tx, id).await?.ok_or(Error::NotFound)?;
+        let p = repo::get_professional(&mut tx, id)
+            .await?
+            .ok_or(Error::NotFound)?;
         tx.rollback().await?;
         Ok(p)
     }
@@ -155,7 +189,9 @@ impl Platform {
         limit: i64,
     ) -> Result<Vec<Professional>> {
         let mut tx = self.read().await?;
-        let r = repo::search_professionals(&mut tx, name_prefix, specialty, experts_only, after, limit).await?;
+        let r =
+            repo::search_professionals(&mut tx, name_prefix, specialty, experts_only, after, limit)
+                .await?;
         tx.rollback().await?;
         Ok(r)
     }

@@ -31,7 +31,7 @@ pub enum Error {
     /// The caller can see the object but their role does not allow this action.
     #[error("forbidden: {0}")]
     Forbidden(String),
-    #[error("invalid input")]
+    #[error("invalid input: {}", .0.iter().map(|e| format!("{}: {}", e.field, e.message)).collect::<Vec<_>>().join("; "))]
     Invalid(Vec<FieldError>),
     /// The action is not allowed in the object's current state (or lost a race).
     #[error("conflict: {message}")]

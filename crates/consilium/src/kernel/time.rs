@@ -46,7 +46,9 @@ impl Timestamp {
         )
     }
     pub fn parse_rfc3339(s: &str) -> Option<Self> {
-        OffsetDateTime::parse(s, &Rfc3339).ok().map(Self::from_offset)
+        OffsetDateTime::parse(s, &Rfc3339)
+            .ok()
+            .map(Self::from_offset)
     }
 }
 

@@ -229,7 +229,10 @@ mod tests {
     fn valid_patient_is_normalised() {
         let p = input().validate(today()).expect("valid");
         assert_eq!(p.birth_family_name, "LEFÈVRE");
-        assert_eq!(p.ins.map(|i| i.to_string()).as_deref(), Some("285059912300718"));
+        assert_eq!(
+            p.ins.map(|i| i.to_string()).as_deref(),
+            Some("285059912300718")
+        );
         assert_eq!(p.ins_kind, Some(InsKind::Nir));
     }
 

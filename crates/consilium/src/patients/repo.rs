@@ -27,7 +27,8 @@ struct PatientRow {
     updated_at: i64,
 }
 
-const SELECT: &str = "SELECT p.id, p.birth_family_name, p.used_family_name, p.given_names, p.birth_date, p.sex,
+const SELECT: &str =
+    "SELECT p.id, p.birth_family_name, p.used_family_name, p.given_names, p.birth_date, p.sex,
         p.birth_place_code, p.ins, p.ins_kind, p.identity_status, p.medecin_traitant_id,
         m.first_name AS mt_first, m.last_name AS mt_last, m.profession AS mt_profession,
         p.created_by, p.created_at, p.updated_at
@@ -59,8 +60,15 @@ impl From<PatientRow> for Patient {
     }
 }
 
-pub async fn insert(tx: &mut Tx, id: &str, by: &str, p: &ValidPatient, now: Timestamp) -> Result<()> {
-    run!(tx, |c| sqlx::query(
+pub async fn insert(
+    tx: &mut Tx,
+    id: &str,
+    by: &str,
+    p: &ValidPatient,
+    now: Timestamp,
+) -> Result<()> {
+    run!(tx, |c| {
+        sqlx::query(
         "INSERT INTO patients (id, created_by, birth_family_name, used_family_name, given_names, birth_date, sex,
             birth_place_code, ins, ins_kind, identity_status, medecin_traitant_id, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)"
@@ -78,12 +86,14 @@ pub async fn insert(tx: &mut Tx, id: &str, by: &str, p: &ValidPatient, now: Time
     .bind(p.identity_status.as_str())
     .bind(&p.medecin_traitant_id)
     .bind(now.micros())
-    .execute(c).await.map(|r| r.rows_affected()))?;
+    .execute(c).await.map(|r| r.rows_affected())
+    })?;
     Ok(())
 }
 
 pub async fn update(tx: &mut Tx, id: &str, p: &ValidPatient, now: Timestamp) -> Result<()> {
-    run!(tx, |c| sqlx::query(
+    run!(tx, |c| {
+        sqlx::query(
         "UPDATE patients SET birth_family_name = $2, used_family_name = $3, given_names = $4, birth_date = $5,
             sex = $6, birth_place_code = $7, ins = $8, ins_kind = $9, identity_status = $10,
             medecin_traitant_id = $11, updated_at = $12
@@ -101,16 +111,19 @@ pub async fn update(tx: &mut Tx, id: &str, p: &ValidPatient, now: Timestamp) -> 
     .bind(p.identity_status.as_str())
     .bind(&p.medecin_traitant_id)
     .bind(now.micros())
-    .execute(c).await.map(|r| r.rows_affected()))?;
+    .execute(c).await.map(|r| r.rows_affected())
+    })?;
     Ok(())
 }
 
 pub async fn get(tx: &mut Tx, id: &str) -> Result<Option<Patient>> {
     let sql = format!("{SELECT} WHERE p.id = $1");
-    let r: Option<PatientRow> = run!(tx, |c| sqlx::query_as::<_, PatientRow>(sqlx::AssertSqlSafe(sql.clone()))
-        .bind(id)
-        .fetch_optional(c)
-        .await)?;
+    let r: Option<PatientRow> = run!(tx, |c| sqlx::query_as::<_, PatientRow>(
+        sqlx::AssertSqlSafe(sql.clone())
+    )
+    .bind(id)
+    .fetch_optional(c)
+    .await)?;
     Ok(r.map(Into::into))
 }
 
@@ -126,21 +139,24 @@ pub async fn list_by_creator(
         "{SELECT} WHERE p.created_by = $1 AND ($2 = FALSE OR p.created_at < $3 OR (p.created_at = $3 AND p.id < $4))
          ORDER BY p.created_at DESC, p.id DESC LIMIT $5"
     );
-    let rows: Vec<PatientRow> = run!(tx, |c| sqlx::query_as::<_, PatientRow>(sqlx::AssertSqlSafe(sql.clone()))
-        .bind(by)
-        .bind(after.is_some())
-        .bind(a_at)
-        .bind(&a_id)
-        .bind(limit)
-        .fetch_all(c)
-        .await)?;
+    let rows: Vec<PatientRow> = run!(tx, |c| sqlx::query_as::<_, PatientRow>(
+        sqlx::AssertSqlSafe(sql.clone())
+    )
+    .bind(by)
+    .bind(after.is_some())
+    .bind(a_at)
+    .bind(&a_id)
+    .bind(limit)
+    .fetch_all(c)
+    .await)?;
     Ok(rows.into_iter().map(Into::into).collect())
 }
 
 /// Whether the professional can see a case of this patient (requester, assigned expert,
 /// or team member of the case's team).
 pub async fn has_case_access(tx: &mut Tx, patient_id: &str, professional_id: &str) -> Result<bool> {
-    let r: Option<(String,)> = run!(tx, |c| sqlx::query_as(
+    let r: Option<(String,)> = run!(tx, |c| {
+        sqlx::query_as(
         "SELECT c.id FROM cases c
          WHERE c.patient_id = $1 AND (c.requester_id = $2 OR c.assigned_expert_id = $2
             OR (c.state <> 'draft' AND c.team_id IN (SELECT team_id FROM team_members WHERE professional_id = $2 AND is_assigner = TRUE))
@@ -150,6 +166,7 @@ pub async fn has_case_access(tx: &mut Tx, patient_id: &str, professional_id: &st
     .bind(patient_id)
     .bind(professional_id)
     .fetch_optional(c)
-    .await)?;
+    .await
+    })?;
     Ok(r.is_some())
 }

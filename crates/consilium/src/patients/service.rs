@@ -22,20 +22,41 @@ impl Platform {
         if let Some(mt) = &valid.medecin_traitant_id {
             match dir::get_professional_row(&mut tx, mt).await? {
                 Some(p) if p.profession == "10" => {}
-                Some(_) => return Err(Error::invalid("medecin_traitant_id", "the médecin traitant must be a doctor")),
-                None => return Err(Error::invalid("medecin_traitant_id", "unknown professional")),
+                Some(_) => {
+                    return Err(Error::invalid(
+                        "medecin_traitant_id",
+                        "the médecin traitant must be a doctor",
+                    ));
+                }
+                None => {
+                    return Err(Error::invalid(
+                        "medecin_traitant_id",
+                        "unknown professional",
+                    ));
+                }
             }
         }
         let id = new_id();
         repo::insert(&mut tx, &id, &me, &valid, now).await?;
         let p = repo::get(&mut tx, &id).await?.ok_or(Error::NotFound)?;
-        audit::append(&mut tx, now, &ctx.actor, &[NewEntry::success("patient.create", "patient", &id)]).await?;
+        audit::append(
+            &mut tx,
+            now,
+            &ctx.actor,
+            &[NewEntry::success("patient.create", "patient", &id)],
+        )
+        .await?;
         idempotency::record(&mut tx, ctx, 201, &p, now).await?;
         tx.commit().await?;
         Ok(p)
     }
 
-    pub async fn update_patient(&self, ctx: &Ctx, id: &str, input: PatientInput) -> Result<Patient> {
+    pub async fn update_patient(
+        &self,
+        ctx: &Ctx,
+        id: &str,
+        input: PatientInput,
+    ) -> Result<Patient> {
         let me = ctx.actor.id().ok_or(Error::Unauthenticated)?.to_string();
         let now = self.now();
         let mut tx = self.db.begin().await?;
@@ -44,19 +65,35 @@ impl Platform {
             Some(p) if p.created_by == me => {}
             _ => {
                 return self
-                    .deny(tx, ctx, NewEntry::denied("patient.update", "patient", id), Error::NotFound)
+                    .deny(
+                        tx,
+                        ctx,
+                        NewEntry::denied("patient.update", "patient", id),
+                        Error::NotFound,
+                    )
                     .await;
             }
         }
         let valid = input.validate(now)?;
         if let Some(mt) = &valid.medecin_traitant_id
-            && !dir::get_professional_row(&mut tx, mt).await?.is_some_and(|p| p.profession == "10")
+            && !dir::get_professional_row(&mut tx, mt)
+                .await?
+                .is_some_and(|p| p.profession == "10")
         {
-            return Err(Error::invalid("medecin_traitant_id", "must be a doctor from the directory"));
+            return Err(Error::invalid(
+                "medecin_traitant_id",
+                "must be a doctor from the directory",
+            ));
         }
         repo::update(&mut tx, id, &valid, now).await?;
         let p = repo::get(&mut tx, id).await?.ok_or(Error::NotFound)?;
-        audit::append(&mut tx, now, &ctx.actor, &[NewEntry::success("patient.update", "patient", id)]).await?;
+        audit::append(
+            &mut tx,
+            now,
+            &ctx.actor,
+            &[NewEntry::success("patient.update", "patient", id)],
+        )
+        .await?;
         tx.commit().await?;
         Ok(p)
     }
@@ -72,15 +109,34 @@ impl Platform {
         };
         match p {
             Some(p) if visible => {
-                audit::append(&mut tx, self.now(), &ctx.actor, &[NewEntry::success("patient.read", "patient", id)]).await?;
+                audit::append(
+                    &mut tx,
+                    self.now(),
+                    &ctx.actor,
+                    &[NewEntry::success("patient.read", "patient", id)],
+                )
+                .await?;
                 tx.commit().await?;
                 Ok(p)
             }
-            _ => self.deny(tx, ctx, NewEntry::denied("patient.read", "patient", id), Error::NotFound).await,
+            _ => {
+                self.deny(
+                    tx,
+                    ctx,
+                    NewEntry::denied("patient.read", "patient", id),
+                    Error::NotFound,
+                )
+                .await
+            }
         }
     }
 
-    pub async fn list_my_patients(&self, ctx: &Ctx, after: Option<(i64, String)>, limit: i64) -> Result<Vec<Patient>> {
+    pub async fn list_my_patients(
+        &self,
+        ctx: &Ctx,
+        after: Option<(i64, String)>,
+        limit: i64,
+    ) -> Result<Vec<Patient>> {
         let me = ctx.actor.id().ok_or(Error::Unauthenticated)?.to_string();
         let mut tx = self.db.begin().await?;
         let list = repo::list_by_creator(&mut tx, &me, after, limit).await?;
@@ -89,7 +145,8 @@ impl Platform {
             &mut tx,
             self.now(),
             &ctx.actor,
-            &[NewEntry::success("patient.list", "patient", "*").with(serde_json::json!({ "ids": ids }))],
+            &[NewEntry::success("patient.list", "patient", "*")
+                .with(serde_json::json!({ "ids": ids }))],
         )
         .await?;
         tx.commit().await?;

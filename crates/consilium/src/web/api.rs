@@ -6,8 +6,8 @@ use super::problem::Problem;
 use crate::cases::model::Outcome;
 use crate::cases::repo::{CaseEvent, Message, View};
 use crate::cases::service::{
-    AnswerInput, AssignInput, CancelInput, CaseSummary, CaseView, ConsentInput, ConvertInput, DeclineInput,
-    DraftPatch, ForwardInput, ListQuery, NewCase, TextInput,
+    AnswerInput, AssignInput, CancelInput, CaseSummary, CaseView, ConsentInput, ConvertInput,
+    DeclineInput, DraftPatch, ForwardInput, ListQuery, NewCase, TextInput,
 };
 use crate::codes::{self, Profession, Specialty};
 use crate::directory::model::{Organisation, Professional, Team};
@@ -55,7 +55,10 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/cases/{id}/cancel", post(cancel))
         .route("/cases/{id}/close", post(close))
         .route("/cases/{id}/events", get(events))
-        .route("/cases/{id}/messages", get(list_messages).post(post_message))
+        .route(
+            "/cases/{id}/messages",
+            get(list_messages).post(post_message),
+        )
 }
 
 /// Query string parsed with serde; errors become 422 with the parameter named.
@@ -84,7 +87,9 @@ fn encode_cursor(parts: &[&str]) -> String {
 
 fn decode_cursor(c: &str, n: usize) -> Result<Vec<String>> {
     let bad = || Error::invalid("cursor", "is not a cursor returned by this API");
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(c).map_err(|_| bad())?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(c)
+        .map_err(|_| bad())?;
     let s = String::from_utf8(bytes).map_err(|_| bad())?;
     let v: Vec<String> = s.split('\u{1f}').map(str::to_string).collect();
     if v.len() != n {
@@ -128,7 +133,10 @@ pub async fn me(State(s): S, Auth(ctx): Auth) -> ApiResult<Me> {
             teams.push(t);
         }
     }
-    Ok(Json(Me { professional, teams }))
+    Ok(Json(Me {
+        professional,
+        teams,
+    }))
 }
 
 /// Professions (TRE_G15), with who may answer (R4) and bill a request (R3).
@@ -167,7 +175,11 @@ pub struct ProfessionalSearch {
 #[utoipa::path(get, path = "/api/v1/directory/professionals", tag = "directory", security(("bearer" = [])),
     params(ProfessionalSearch),
     responses((status = 200, body = Page<Professional>), (status = 401, body = Problem), (status = 422, body = Problem)))]
-pub async fn search_professionals(State(s): S, Auth(_): Auth, Q(q): Q<ProfessionalSearch>) -> ApiResult<Page<Professional>> {
+pub async fn search_professionals(
+    State(s): S,
+    Auth(_): Auth,
+    Q(q): Q<ProfessionalSearch>,
+) -> ApiResult<Page<Professional>> {
     let limit = page_limit(q.limit)?;
     let after = match &q.cursor {
         Some(c) => {
@@ -178,14 +190,26 @@ pub async fn search_professionals(State(s): S, Auth(_): Auth, Q(q): Q<Profession
     };
     let items = s
         .platform
-        .search_professionals(q.q.as_deref().filter(|s| !s.is_empty()), q.specialty.as_deref(), q.experts.unwrap_or(false), after, limit + 1)
+        .search_professionals(
+            q.q.as_deref().filter(|s| !s.is_empty()),
+            q.specialty.as_deref(),
+            q.experts.unwrap_or(false),
+            after,
+            limit + 1,
+        )
         .await?;
-    Ok(Json(paginate(items, limit, |p| encode_cursor(&[&p.last_name, &p.first_name, &p.id]))))
+    Ok(Json(paginate(items, limit, |p| {
+        encode_cursor(&[&p.last_name, &p.first_name, &p.id])
+    })))
 }
 
 #[utoipa::path(get, path = "/api/v1/directory/professionals/{id}", tag = "directory", security(("bearer" = [])),
     responses((status = 200, body = Professional), (status = 404, body = Problem)))]
-pub async fn get_professional(State(s): S, Auth(_): Auth, Path(id): Path<String>) -> ApiResult<Professional> {
+pub async fn get_professional(
+    State(s): S,
+    Auth(_): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Professional> {
     Ok(Json(s.platform.get_professional(&id).await?))
 }
 
@@ -213,7 +237,10 @@ pub async fn get_team(State(s): S, Auth(_): Auth, Path(id): Path<String>) -> Api
     request_body = PatientInput,
     responses((status = 201, body = Patient), (status = 422, body = Problem)))]
 pub async fn create_patient(State(s): S, call: Call<PatientInput>) -> Created<Patient> {
-    Ok((StatusCode::CREATED, Json(s.platform.create_patient(&call.ctx, call.body).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(s.platform.create_patient(&call.ctx, call.body).await?),
+    ))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -225,23 +252,35 @@ pub struct PageParams {
 /// Patients I recorded, newest first.
 #[utoipa::path(get, path = "/api/v1/patients", tag = "patients", security(("bearer" = [])),
     params(PageParams), responses((status = 200, body = Page<Patient>)))]
-pub async fn list_patients(State(s): S, Auth(ctx): Auth, Q(q): Q<PageParams>) -> ApiResult<Page<Patient>> {
+pub async fn list_patients(
+    State(s): S,
+    Auth(ctx): Auth,
+    Q(q): Q<PageParams>,
+) -> ApiResult<Page<Patient>> {
     let limit = page_limit(q.limit)?;
     let after = match &q.cursor {
         Some(c) => {
             let v = decode_cursor(c, 2)?;
-            let at = v[0].parse().map_err(|_| Error::invalid("cursor", "is not a cursor returned by this API"))?;
+            let at = v[0]
+                .parse()
+                .map_err(|_| Error::invalid("cursor", "is not a cursor returned by this API"))?;
             Some((at, v[1].clone()))
         }
         None => None,
     };
     let items = s.platform.list_my_patients(&ctx, after, limit + 1).await?;
-    Ok(Json(paginate(items, limit, |p| encode_cursor(&[&p.created_at.micros().to_string(), &p.id]))))
+    Ok(Json(paginate(items, limit, |p| {
+        encode_cursor(&[&p.created_at.micros().to_string(), &p.id])
+    })))
 }
 
 #[utoipa::path(get, path = "/api/v1/patients/{id}", tag = "patients", security(("bearer" = [])),
     responses((status = 200, body = Patient), (status = 404, body = Problem)))]
-pub async fn get_patient(State(s): S, Auth(ctx): Auth, Path(id): Path<String>) -> ApiResult<Patient> {
+pub async fn get_patient(
+    State(s): S,
+    Auth(ctx): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Patient> {
     Ok(Json(s.platform.get_patient(&ctx, &id).await?))
 }
 
@@ -249,8 +288,14 @@ pub async fn get_patient(State(s): S, Auth(ctx): Auth, Path(id): Path<String>) -
 #[utoipa::path(put, path = "/api/v1/patients/{id}", tag = "patients", security(("bearer" = [])),
     request_body = PatientInput,
     responses((status = 200, body = Patient), (status = 404, body = Problem), (status = 422, body = Problem)))]
-pub async fn update_patient(State(s): S, Path(id): Path<String>, call: Call<PatientInput>) -> ApiResult<Patient> {
-    Ok(Json(s.platform.update_patient(&call.ctx, &id, call.body).await?))
+pub async fn update_patient(
+    State(s): S,
+    Path(id): Path<String>,
+    call: Call<PatientInput>,
+) -> ApiResult<Patient> {
+    Ok(Json(
+        s.platform.update_patient(&call.ctx, &id, call.body).await?,
+    ))
 }
 
 // ---------- cases ----------
@@ -260,7 +305,10 @@ pub async fn update_patient(State(s): S, Path(id): Path<String>, call: Call<Pati
     request_body = NewCase,
     responses((status = 201, body = CaseView), (status = 422, body = Problem)))]
 pub async fn create_case(State(s): S, call: Call<NewCase>) -> Created<CaseView> {
-    Ok((StatusCode::CREATED, Json(s.platform.create_case(&call.ctx, call.body).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(s.platform.create_case(&call.ctx, call.body).await?),
+    ))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -279,7 +327,11 @@ pub struct CaseListParams {
 /// List cases.
 #[utoipa::path(get, path = "/api/v1/cases", tag = "cases", security(("bearer" = [])),
     params(CaseListParams), responses((status = 200, body = Page<CaseSummary>), (status = 422, body = Problem)))]
-pub async fn list_cases(State(s): S, Auth(ctx): Auth, Q(q): Q<CaseListParams>) -> ApiResult<Page<CaseSummary>> {
+pub async fn list_cases(
+    State(s): S,
+    Auth(ctx): Auth,
+    Q(q): Q<CaseListParams>,
+) -> ApiResult<Page<CaseSummary>> {
     let view = match q.view.as_deref() {
         None | Some("requested") => View::Requested,
         Some("inbox") => View::Inbox,
@@ -288,8 +340,15 @@ pub async fn list_cases(State(s): S, Auth(ctx): Auth, Q(q): Q<CaseListParams>) -
     };
     let states = match &q.state {
         Some(st) => {
-            let v: Vec<String> = st.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect();
-            if let Some(bad) = v.iter().find(|x| crate::cases::CaseState::parse(x).is_none()) {
+            let v: Vec<String> = st
+                .split(',')
+                .map(|x| x.trim().to_string())
+                .filter(|x| !x.is_empty())
+                .collect();
+            if let Some(bad) = v
+                .iter()
+                .find(|x| crate::cases::CaseState::parse(x).is_none())
+            {
                 return Err(Error::invalid("state", format!("unknown state '{bad}'")).into());
             }
             Some(v)
@@ -300,14 +359,25 @@ pub async fn list_cases(State(s): S, Auth(ctx): Auth, Q(q): Q<CaseListParams>) -
     let after = match &q.cursor {
         Some(c) => {
             let v = decode_cursor(c, 2)?;
-            let k = v[0].parse().map_err(|_| Error::invalid("cursor", "is not a cursor returned by this API"))?;
+            let k = v[0]
+                .parse()
+                .map_err(|_| Error::invalid("cursor", "is not a cursor returned by this API"))?;
             Some((k, v[1].clone()))
         }
         None => None,
     };
     let items = s
         .platform
-        .list_cases(&ctx, ListQuery { view, states, overdue: q.overdue.unwrap_or(false), after, limit: limit + 1 })
+        .list_cases(
+            &ctx,
+            ListQuery {
+                view,
+                states,
+                overdue: q.overdue.unwrap_or(false),
+                after,
+                limit: limit + 1,
+            },
+        )
         .await?;
     Ok(Json(paginate(items, limit, |c| {
         let k = match view {
@@ -328,16 +398,28 @@ pub async fn get_case(State(s): S, Auth(ctx): Auth, Path(id): Path<String>) -> A
 #[utoipa::path(patch, path = "/api/v1/cases/{id}", tag = "cases", security(("bearer" = [])),
     request_body = DraftPatch,
     responses((status = 200, body = CaseView), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
-pub async fn update_draft(State(s): S, Path(id): Path<String>, call: Call<DraftPatch>) -> ApiResult<CaseView> {
-    Ok(Json(s.platform.update_draft(&call.ctx, &id, call.body).await?))
+pub async fn update_draft(
+    State(s): S,
+    Path(id): Path<String>,
+    call: Call<DraftPatch>,
+) -> ApiResult<CaseView> {
+    Ok(Json(
+        s.platform.update_draft(&call.ctx, &id, call.body).await?,
+    ))
 }
 
 /// Record the patient's information and consent or refusal (R6).
 #[utoipa::path(put, path = "/api/v1/cases/{id}/consent", tag = "cases", security(("bearer" = [])),
     request_body = ConsentInput,
     responses((status = 200, body = CaseView), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
-pub async fn record_consent(State(s): S, Path(id): Path<String>, call: Call<ConsentInput>) -> ApiResult<CaseView> {
-    Ok(Json(s.platform.record_consent(&call.ctx, &id, call.body).await?))
+pub async fn record_consent(
+    State(s): S,
+    Path(id): Path<String>,
+    call: Call<ConsentInput>,
+) -> ApiResult<CaseView> {
+    Ok(Json(
+        s.platform.record_consent(&call.ctx, &id, call.body).await?,
+    ))
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -363,51 +445,103 @@ macro_rules! transition_handler {
     };
 }
 
-transition_handler!(submit, "/api/v1/cases/{id}/submit", Empty,
+transition_handler!(
+    submit,
+    "/api/v1/cases/{id}/submit",
+    Empty,
     "Send the request (consent given, reason and question stated, expert or team chosen).",
-    |p, ctx, id, _b| p.submit(ctx, &id));
-transition_handler!(assign, "/api/v1/cases/{id}/assign", AssignInput,
+    |p, ctx, id, _b| p.submit(ctx, &id)
+);
+transition_handler!(
+    assign,
+    "/api/v1/cases/{id}/assign",
+    AssignInput,
     "Case assigner: give a pool case to a team member.",
-    |p, ctx, id, b| p.assign(ctx, &id, b));
-transition_handler!(accept, "/api/v1/cases/{id}/accept", Empty,
+    |p, ctx, id, b| p.assign(ctx, &id, b)
+);
+transition_handler!(
+    accept,
+    "/api/v1/cases/{id}/accept",
+    Empty,
     "Expert: accept an assigned case, or claim one from the team's pool.",
-    |p, ctx, id, _b| p.accept(ctx, &id));
-transition_handler!(decline, "/api/v1/cases/{id}/decline", DeclineInput,
+    |p, ctx, id, _b| p.accept(ctx, &id)
+);
+transition_handler!(
+    decline,
+    "/api/v1/cases/{id}/decline",
+    DeclineInput,
     "Expert or assigner: decline with a coded reason (R8).",
-    |p, ctx, id, b| p.decline(ctx, &id, b));
-transition_handler!(forward, "/api/v1/cases/{id}/forward", ForwardInput,
+    |p, ctx, id, b| p.decline(ctx, &id, b)
+);
+transition_handler!(
+    forward,
+    "/api/v1/cases/{id}/forward",
+    ForwardInput,
     "Forward to a colleague or back to a team's pool.",
-    |p, ctx, id, b| p.forward(ctx, &id, b));
-transition_handler!(request_info, "/api/v1/cases/{id}/request-info", TextInput,
+    |p, ctx, id, b| p.forward(ctx, &id, b)
+);
+transition_handler!(
+    request_info,
+    "/api/v1/cases/{id}/request-info",
+    TextInput,
     "Expert: ask the requester for more information.",
-    |p, ctx, id, b| p.request_info(ctx, &id, b));
-transition_handler!(provide_info, "/api/v1/cases/{id}/provide-info", TextInput,
+    |p, ctx, id, b| p.request_info(ctx, &id, b)
+);
+transition_handler!(
+    provide_info,
+    "/api/v1/cases/{id}/provide-info",
+    TextInput,
     "Requester: answer the expert's question; the case returns to the expert.",
-    |p, ctx, id, b| p.provide_info(ctx, &id, b));
-transition_handler!(answer, "/api/v1/cases/{id}/answer", AnswerInput,
+    |p, ctx, id, b| p.provide_info(ctx, &id, b)
+);
+transition_handler!(
+    answer,
+    "/api/v1/cases/{id}/answer",
+    AnswerInput,
     "Expert: answer with a structured opinion.",
-    |p, ctx, id, b| p.answer(ctx, &id, b));
-transition_handler!(convert, "/api/v1/cases/{id}/convert-to-consultation", ConvertInput,
+    |p, ctx, id, b| p.answer(ctx, &id, b)
+);
+transition_handler!(
+    convert,
+    "/api/v1/cases/{id}/convert-to-consultation",
+    ConvertInput,
     "Expert: answer that a consultation is needed (routine or urgent).",
-    |p, ctx, id, b| p.convert_to_consultation(ctx, &id, b));
-transition_handler!(cancel, "/api/v1/cases/{id}/cancel", CancelInput,
+    |p, ctx, id, b| p.convert_to_consultation(ctx, &id, b)
+);
+transition_handler!(
+    cancel,
+    "/api/v1/cases/{id}/cancel",
+    CancelInput,
     "Requester: withdraw the request before it is answered.",
-    |p, ctx, id, b| p.cancel(ctx, &id, b));
-transition_handler!(close, "/api/v1/cases/{id}/close", Outcome,
+    |p, ctx, id, b| p.cancel(ctx, &id, b)
+);
+transition_handler!(
+    close,
+    "/api/v1/cases/{id}/close",
+    Outcome,
     "Requester: close an answered case with its outcome.",
-    |p, ctx, id, b| p.close(ctx, &id, b));
+    |p, ctx, id, b| p.close(ctx, &id, b)
+);
 
 /// The case's timeline: every transition, who, when, why.
 #[utoipa::path(get, path = "/api/v1/cases/{id}/events", tag = "cases", security(("bearer" = [])),
     responses((status = 200, body = Vec<CaseEvent>), (status = 404, body = Problem)))]
-pub async fn events(State(s): S, Auth(ctx): Auth, Path(id): Path<String>) -> ApiResult<Vec<CaseEvent>> {
+pub async fn events(
+    State(s): S,
+    Auth(ctx): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Vec<CaseEvent>> {
     Ok(Json(s.platform.case_events(&ctx, &id).await?))
 }
 
 /// The case's message thread.
 #[utoipa::path(get, path = "/api/v1/cases/{id}/messages", tag = "cases", security(("bearer" = [])),
     responses((status = 200, body = Vec<Message>), (status = 404, body = Problem)))]
-pub async fn list_messages(State(s): S, Auth(ctx): Auth, Path(id): Path<String>) -> ApiResult<Vec<Message>> {
+pub async fn list_messages(
+    State(s): S,
+    Auth(ctx): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Vec<Message>> {
     Ok(Json(s.platform.case_messages(&ctx, &id).await?))
 }
 
@@ -415,6 +549,13 @@ pub async fn list_messages(State(s): S, Auth(ctx): Auth, Path(id): Path<String>)
 #[utoipa::path(post, path = "/api/v1/cases/{id}/messages", tag = "cases", security(("bearer" = [])),
     request_body = TextInput,
     responses((status = 201, body = Message), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
-pub async fn post_message(State(s): S, Path(id): Path<String>, call: Call<TextInput>) -> Created<Message> {
-    Ok((StatusCode::CREATED, Json(s.platform.post_message(&call.ctx, &id, call.body).await?)))
+pub async fn post_message(
+    State(s): S,
+    Path(id): Path<String>,
+    call: Call<TextInput>,
+) -> Created<Message> {
+    Ok((
+        StatusCode::CREATED,
+        Json(s.platform.post_message(&call.ctx, &id, call.body).await?),
+    ))
 }

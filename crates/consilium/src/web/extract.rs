@@ -29,7 +29,10 @@ async fn authenticate(parts: &Parts, state: &Arc<AppState>) -> Result<Ctx, Probl
     match state.platform.authenticate(token).await? {
         Some(actor) => Ok(Ctx::new(actor)),
         None => {
-            state.platform.audit_auth_failure("unknown, expired or revoked token").await?;
+            state
+                .platform
+                .audit_auth_failure("unknown, expired or revoked token")
+                .await?;
             Err(Error::Unauthenticated.into())
         }
     }
@@ -50,12 +53,20 @@ pub struct Call<T> {
 }
 
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
-    let bytes = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}".as_slice() } else { bytes };
+    let bytes = if bytes.iter().all(u8::is_ascii_whitespace) {
+        b"{}".as_slice()
+    } else {
+        bytes
+    };
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        let field = if path == "." { "body".to_string() } else { path };
+        let field = if path == "." {
+            "body".to_string()
+        } else {
+            path
+        };
         let message = if inner.is_syntax() || inner.is_eof() {
             format!("is not valid JSON ({inner})")
         } else {
@@ -71,7 +82,10 @@ impl<T: DeserializeOwned> FromRequest<Arc<AppState>> for Call<T> {
         let (parts, body) = req.into_parts();
         let ctx = authenticate(&parts, state).await?;
         if let Some(ct) = parts.headers.get(header::CONTENT_TYPE)
-            && !ct.to_str().unwrap_or_default().starts_with("application/json")
+            && !ct
+                .to_str()
+                .unwrap_or_default()
+                .starts_with("application/json")
         {
             return Err(problem(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -97,7 +111,12 @@ impl<T: DeserializeOwned> FromRequest<Arc<AppState>> for Call<T> {
                         format!("The body exceeds {} bytes.", state.config.max_body_bytes),
                     )
                 } else {
-                    problem(StatusCode::BAD_REQUEST, "bad-body", "Unreadable body", e.body_text())
+                    problem(
+                        StatusCode::BAD_REQUEST,
+                        "bad-body",
+                        "Unreadable body",
+                        e.body_text(),
+                    )
                 }
             })?;
         let ctx = match key {
@@ -115,7 +134,11 @@ impl<T: DeserializeOwned> FromRequest<Arc<AppState>> for Call<T> {
                 })
             }
             Some(_) => {
-                return Err(Error::invalid("Idempotency-Key", "must be 1 to 200 visible ASCII characters").into());
+                return Err(Error::invalid(
+                    "Idempotency-Key",
+                    "must be 1 to 200 visible ASCII characters",
+                )
+                .into());
             }
         };
         let body = parse_json(&bytes)?;

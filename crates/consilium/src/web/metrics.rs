@@ -8,7 +8,9 @@ use std::fmt::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-const BUCKETS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
+const BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
 
 #[derive(Default)]
 struct Histogram {
@@ -26,10 +28,13 @@ pub struct Metrics {
 impl Metrics {
     pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
         if let Ok(mut m) = self.requests.lock() {
-            *m.entry((method.to_string(), route.to_string(), status)).or_default() += 1;
+            *m.entry((method.to_string(), route.to_string(), status))
+                .or_default() += 1;
         }
         if let Ok(mut m) = self.latency.lock() {
-            let h = m.entry((method.to_string(), route.to_string())).or_default();
+            let h = m
+                .entry((method.to_string(), route.to_string()))
+                .or_default();
             for (i, b) in BUCKETS.iter().enumerate() {
                 if seconds <= *b {
                     h.counts[i] += 1;
@@ -58,11 +63,27 @@ impl Metrics {
             for ((method, route), h) in m.iter() {
                 let l = format!("method=\"{method}\",route=\"{route}\"");
                 for (i, b) in BUCKETS.iter().enumerate() {
-                    let _ = writeln!(out, "consilium_http_request_duration_seconds_bucket{{{l},le=\"{b}\"}} {}", h.counts[i]);
+                    let _ = writeln!(
+                        out,
+                        "consilium_http_request_duration_seconds_bucket{{{l},le=\"{b}\"}} {}",
+                        h.counts[i]
+                    );
                 }
-                let _ = writeln!(out, "consilium_http_request_duration_seconds_bucket{{{l},le=\"+Inf\"}} {}", h.count);
-                let _ = writeln!(out, "consilium_http_request_duration_seconds_sum{{{l}}} {}", h.sum);
-                let _ = writeln!(out, "consilium_http_request_duration_seconds_count{{{l}}} {}", h.count);
+                let _ = writeln!(
+                    out,
+                    "consilium_http_request_duration_seconds_bucket{{{l},le=\"+Inf\"}} {}",
+                    h.count
+                );
+                let _ = writeln!(
+                    out,
+                    "consilium_http_request_duration_seconds_sum{{{l}}} {}",
+                    h.sum
+                );
+                let _ = writeln!(
+                    out,
+                    "consilium_http_request_duration_seconds_count{{{l}}} {}",
+                    h.count
+                );
             }
         }
         out
@@ -79,6 +100,11 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "unmatched".into());
     let resp = next.run(req).await;
-    metrics.observe(&method, &route, resp.status().as_u16(), start.elapsed().as_secs_f64());
+    metrics.observe(
+        &method,
+        &route,
+        resp.status().as_u16(),
+        start.elapsed().as_secs_f64(),
+    );
     resp
 }

@@ -55,7 +55,12 @@ impl IntoResponse for Problem {
 impl From<Error> for Problem {
     fn from(e: Error) -> Self {
         match e {
-            Error::NotFound => problem(StatusCode::NOT_FOUND, "not-found", "Not found", "No such object, or you may not see it.".into()),
+            Error::NotFound => problem(
+                StatusCode::NOT_FOUND,
+                "not-found",
+                "Not found",
+                "No such object, or you may not see it.".into(),
+            ),
             Error::Unauthenticated => problem(
                 StatusCode::UNAUTHORIZED,
                 "unauthenticated",
@@ -71,12 +76,25 @@ impl From<Error> for Problem {
                     .join("; ");
                 Problem {
                     errors,
-                    ..problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid", "Invalid input", detail)
+                    ..problem(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "invalid",
+                        "Invalid input",
+                        detail,
+                    )
                 }
             }
-            Error::Conflict { message, current_state } => Problem {
+            Error::Conflict {
+                message,
                 current_state,
-                ..problem(StatusCode::CONFLICT, "conflict", "Not possible now", message)
+            } => Problem {
+                current_state,
+                ..problem(
+                    StatusCode::CONFLICT,
+                    "conflict",
+                    "Not possible now",
+                    message,
+                )
             },
             Error::IdempotencyMismatch => problem(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -86,11 +104,21 @@ impl From<Error> for Problem {
             ),
             Error::Unavailable(m) => {
                 tracing::warn!(error = %m, "service unavailable");
-                problem(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Temporarily unavailable", "Try again shortly.".into())
+                problem(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "Temporarily unavailable",
+                    "Try again shortly.".into(),
+                )
             }
             Error::Internal(m) => {
                 tracing::error!(error = %m, "internal error");
-                problem(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error", "Something went wrong on our side; nothing was changed.".into())
+                problem(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "Internal error",
+                    "Something went wrong on our side; nothing was changed.".into(),
+                )
             }
         }
     }

@@ -1,0 +1,6 @@
+//! Integration tests: each test starts its own server on an ephemeral port over its own
+//! database, on SQLite and on PostgreSQL (`both!`), and ends by verifying the audit chain.
+
+mod harness;
+
+mod lifecycle;
