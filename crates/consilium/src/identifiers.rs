@@ -316,7 +316,8 @@ mod tests {
         fn rpps_with_generated_key_is_valid(n in 0u64..10_000_000_000u64) {
             let body = format!("{n:010}");
             let rpps = format!("{body}{}", luhn_key(&body));
-            prop_assert!(Rpps::parse(&rpps).is_ok());
+            let ok = Rpps::parse(&rpps).is_ok();
+            prop_assert!(ok);
         }
 
         #[test]
@@ -333,7 +334,8 @@ mod tests {
         fn ins_with_generated_key_is_valid(sex in 1u8..3, rest in 0u64..1_000_000_000_000u64) {
             let body = format!("{sex}{rest:012}");
             let key = Ins::key_for(&body).expect("13 digits");
-            prop_assert!(Ins::parse(&format!("{body}{key}")).is_ok());
+            let full = format!("{body}{key}");
+            prop_assert!(Ins::parse(&full).is_ok());
         }
 
         #[test]
