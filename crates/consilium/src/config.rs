@@ -70,6 +70,7 @@ mod tests {
 
     #[test]
     fn layers_defaults_file_env() {
+        #[allow(clippy::result_large_err)]
         figment::Jail::expect_with(|jail| {
             let c = Config::load().map_err(|e| e.to_string())?;
             assert_eq!(c, Config::default());

@@ -43,9 +43,8 @@ pub async fn record<T: Serialize>(
         return Ok(());
     };
     let body = serde_json::to_string(body).map_err(Error::internal)?;
-    let r =
-        run!(tx, |c| {
-            sqlx::query(
+    let r = run!(tx, |c| {
+        sqlx::query(
         "INSERT INTO idempotency_keys (actor_id, idem_key, fingerprint, status, body, created_at)
          VALUES ($1, $2, $3, $4, $5, $6)"
     )
@@ -56,7 +55,7 @@ pub async fn record<T: Serialize>(
     .bind(body)
     .bind(now.micros())
     .execute(c).await.map(|r| r.rows_affected())
-        });
+    });
     match r {
         Ok(_) => Ok(()),
         Err(e) if is_unique_violation(&e) => Err(Error::conflict(

@@ -306,9 +306,8 @@ struct MessageRow {
 }
 
 pub async fn messages(tx: &mut Tx, case_id: &str) -> Result<Vec<Message>> {
-    let rows: Vec<MessageRow> =
-        run!(tx, |c| {
-            sqlx::query_as::<_, MessageRow>(
+    let rows: Vec<MessageRow> = run!(tx, |c| {
+        sqlx::query_as::<_, MessageRow>(
         "SELECT m.id, m.author_id, p.first_name, p.last_name, p.profession, m.kind, m.body, m.at
          FROM case_messages m JOIN professionals p ON p.id = m.author_id
          WHERE m.case_id = $1 ORDER BY m.at, m.id"
@@ -316,7 +315,7 @@ pub async fn messages(tx: &mut Tx, case_id: &str) -> Result<Vec<Message>> {
     .bind(case_id)
     .fetch_all(c)
     .await
-        })?;
+    })?;
     Ok(rows
         .into_iter()
         .map(|r| Message {

@@ -9,6 +9,22 @@ use crate::idempotency;
 use crate::kernel::{Error, Result, new_id};
 use crate::platform::{Ctx, Platform};
 
+/// The médecin traitant, when given, must be a doctor of the directory.
+async fn check_medecin_traitant(tx: &mut crate::db::Tx, id: Option<&str>) -> Result<()> {
+    let Some(id) = id else { return Ok(()) };
+    match dir::get_professional_row(tx, id).await? {
+        Some(p) if p.profession == "10" => Ok(()),
+        Some(_) => Err(Error::invalid(
+            "medecin_traitant_id",
+            "the médecin traitant must be a doctor",
+        )),
+        None => Err(Error::invalid(
+            "medecin_traitant_id",
+            "unknown professional",
+        )),
+    }
+}
+
 impl Platform {
     pub async fn create_patient(&self, ctx: &Ctx, input: PatientInput) -> Result<Patient> {
         let me = ctx.actor.id().ok_or(Error::Unauthenticated)?.to_string();
@@ -19,23 +35,7 @@ impl Platform {
             tx.rollback().await?;
             return Ok(prev);
         }
-        if let Some(mt) = &valid.medecin_traitant_id {
-            match dir::get_professional_row(&mut tx, mt).await? {
-                Some(p) if p.profession == "10" => {}
-                Some(_) => {
-                    return Err(Error::invalid(
-                        "medecin_traitant_id",
-                        "the médecin traitant must be a doctor",
-                    ));
-                }
-                None => {
-                    return Err(Error::invalid(
-                        "medecin_traitant_id",
-                        "unknown professional",
-                    ));
-                }
-            }
-        }
+        check_medecin_traitant(&mut tx, valid.medecin_traitant_id.as_deref()).await?;
         let id = new_id();
         repo::insert(&mut tx, &id, &me, &valid, now).await?;
         let p = repo::get(&mut tx, &id).await?.ok_or(Error::NotFound)?;
@@ -75,16 +75,7 @@ impl Platform {
             }
         }
         let valid = input.validate(now)?;
-        if let Some(mt) = &valid.medecin_traitant_id
-            && !dir::get_professional_row(&mut tx, mt)
-                .await?
-                .is_some_and(|p| p.profession == "10")
-        {
-            return Err(Error::invalid(
-                "medecin_traitant_id",
-                "must be a doctor from the directory",
-            ));
-        }
+        check_medecin_traitant(&mut tx, valid.medecin_traitant_id.as_deref()).await?;
         repo::update(&mut tx, id, &valid, now).await?;
         let p = repo::get(&mut tx, id).await?.ok_or(Error::NotFound)?;
         audit::append(

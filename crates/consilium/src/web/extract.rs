@@ -52,6 +52,7 @@ pub struct Call<T> {
     pub body: T,
 }
 
+#[allow(clippy::result_large_err)]
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
     let bytes = if bytes.iter().all(u8::is_ascii_whitespace) {
         b"{}".as_slice()

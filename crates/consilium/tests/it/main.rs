@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)]
 //! Integration tests: each test starts its own server on an ephemeral port over its own
 //! database, on SQLite and on PostgreSQL (`both!`), and ends by verifying the audit chain.
 
