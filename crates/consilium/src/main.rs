@@ -43,8 +43,43 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Directory administration.
+    Org {
+        #[command(subcommand)]
+        command: OrgCommand,
+    },
     /// Check that the configured server answers on /readyz (exit 0) or not (exit 1).
     Healthcheck,
+}
+
+#[derive(Subcommand)]
+enum OrgCommand {
+    /// Create an organisation with its first administrator; prints the administrator's
+    /// bearer token (they then add members and teams through the API).
+    Create {
+        #[arg(long)]
+        name: String,
+        /// cabinet, msp, centre_sante, hospital_service or cpts
+        #[arg(long)]
+        kind: String,
+        #[arg(long)]
+        finess: Option<String>,
+        #[arg(long)]
+        city: Option<String>,
+        #[arg(long)]
+        postcode: Option<String>,
+        #[arg(long)]
+        admin_rpps: String,
+        #[arg(long)]
+        admin_first_name: String,
+        #[arg(long)]
+        admin_last_name: String,
+        /// TRE_G15 profession code of the administrator.
+        #[arg(long, default_value = "10")]
+        admin_profession: String,
+        #[arg(long)]
+        admin_email: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -196,6 +231,84 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<std::process::ExitCode>
             {
                 Ok(t) => {
                     println!("{t}");
+                    Ok(std::process::ExitCode::SUCCESS)
+                }
+                Err(consilium::kernel::Error::Invalid(errs)) => {
+                    for e in errs {
+                        eprintln!("{}: {}", e.field, e.message);
+                    }
+                    Ok(std::process::ExitCode::from(2))
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
+        Command::Org {
+            command:
+                OrgCommand::Create {
+                    name,
+                    kind,
+                    finess,
+                    city,
+                    postcode,
+                    admin_rpps,
+                    admin_first_name,
+                    admin_last_name,
+                    admin_profession,
+                    admin_email,
+                },
+        } => {
+            use consilium::directory::model::{NewOrganisation, NewProfessional, OrganisationKind};
+            let Some(kind) = OrganisationKind::parse(&kind) else {
+                eprintln!("kind: must be cabinet, msp, centre_sante, hospital_service or cpts");
+                return Ok(std::process::ExitCode::from(2));
+            };
+            let p = open(&config).await?;
+            let ctx = Ctx::system("cli");
+            let admin_input = NewProfessional {
+                rpps: Some(admin_rpps.clone()),
+                adeli: None,
+                first_name: admin_first_name,
+                last_name: admin_last_name,
+                profession: admin_profession,
+                specialties: Vec::new(),
+                email: admin_email,
+            };
+            let result = async {
+                // Check everything before writing anything, so a typo leaves no orphan.
+                let org_input = NewOrganisation {
+                    name,
+                    kind,
+                    finess,
+                    siret: None,
+                    city,
+                    postcode,
+                }
+                .validate()?;
+                admin_input
+                    .clone()
+                    .validate()
+                    .map_err(consilium::kernel::Error::Invalid)?;
+                if p.search_by_rpps(&admin_rpps).await?.is_some() {
+                    return Err(consilium::kernel::Error::invalid(
+                        "admin_rpps",
+                        "a professional with this RPPS already exists",
+                    ));
+                }
+                let org = p.create_organisation(&ctx, org_input).await?;
+                let admin = p
+                    .create_professional(&ctx, admin_input, &[(org.id.clone(), "admin")])
+                    .await?;
+                let token = p
+                    .create_token_for_rpps(&ctx, &admin_rpps, "org-admin", None)
+                    .await?;
+                Ok::<_, consilium::kernel::Error>((org, admin, token))
+            }
+            .await;
+            match result {
+                Ok((org, admin, token)) => {
+                    println!("organisation {} ({})", org.name, org.id);
+                    println!("administrator {} ({})", admin.display_name, admin.id);
+                    println!("{token}");
                     Ok(std::process::ExitCode::SUCCESS)
                 }
                 Err(consilium::kernel::Error::Invalid(errs)) => {

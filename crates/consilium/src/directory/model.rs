@@ -219,6 +219,62 @@ pub struct NewTeamMember {
     pub is_assigner: bool,
 }
 
+/// A team to create in an organisation (the organisation comes from the URL).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct TeamInput {
+    pub name: String,
+    /// TRE_R38 code.
+    pub specialty: String,
+    #[serde(default = "self_service")]
+    pub policy: TeamPolicy,
+    pub members: Vec<NewTeamMember>,
+}
+
+fn self_service() -> TeamPolicy {
+    TeamPolicy::SelfService
+}
+
+impl TeamInput {
+    pub fn in_organisation(self, organisation_id: &str) -> NewTeam {
+        NewTeam {
+            organisation_id: organisation_id.to_string(),
+            name: self.name,
+            specialty: self.specialty,
+            policy: self.policy,
+            members: self.members,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MemberRole {
+    Member,
+    /// Manages the organisation's members and teams.
+    Admin,
+}
+
+impl MemberRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MemberRole::Member => "member",
+            MemberRole::Admin => "admin",
+        }
+    }
+}
+
+/// A professional to add to an organisation.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct AddMember {
+    pub professional: NewProfessional,
+    #[serde(default = "member")]
+    pub role: MemberRole,
+}
+
+fn member() -> MemberRole {
+    MemberRole::Member
+}
+
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct NewTeam {
     pub organisation_id: String,

@@ -358,3 +358,25 @@ pub async fn set_active(tx: &mut Tx, id: &str, active: bool) -> Result<bool> {
     .map(|r| r.rows_affected()))?;
     Ok(r == 1)
 }
+
+/// Organisations the professional administers.
+pub async fn admin_of(tx: &mut Tx, professional_id: &str) -> Result<Vec<String>> {
+    let rows: Vec<(String,)> = run!(tx, |c| sqlx::query_as(
+        "SELECT organisation_id FROM memberships WHERE professional_id = $1 AND role = 'admin'"
+    )
+    .bind(professional_id)
+    .fetch_all(c)
+    .await)?;
+    Ok(rows.into_iter().map(|r| r.0).collect())
+}
+
+/// Organisations the professional belongs to.
+pub async fn organisations_of(tx: &mut Tx, professional_id: &str) -> Result<Vec<String>> {
+    let rows: Vec<(String,)> = run!(tx, |c| sqlx::query_as(
+        "SELECT organisation_id FROM memberships WHERE professional_id = $1"
+    )
+    .bind(professional_id)
+    .fetch_all(c)
+    .await)?;
+    Ok(rows.into_iter().map(|r| r.0).collect())
+}

@@ -1,6 +1,9 @@
 //! Directory use cases.
 
-use super::model::{NewOrganisation, NewProfessional, NewTeam, Organisation, Professional, Team};
+use super::model::{
+    AddMember, NewOrganisation, NewProfessional, NewTeam, Organisation, Professional, Team,
+    TeamInput,
+};
 use super::repo;
 use crate::audit::{self, NewEntry};
 use crate::codes;
@@ -223,5 +226,112 @@ impl Platform {
             crate::db::Db::Sqlite(p) => Tx::Sqlite(p.begin().await?),
             crate::db::Db::Postgres(p) => Tx::Postgres(p.begin().await?),
         })
+    }
+
+    /// Refuses (403, audited) unless the caller administers `org_id`; unknown organisation: 404.
+    async fn require_admin_of(&self, ctx: &Ctx, org_id: &str, action: &str) -> Result<()> {
+        let me = ctx.actor.id().ok_or(Error::Unauthenticated)?;
+        let mut tx = self.db.begin().await?;
+        if repo::get_organisation(&mut tx, org_id).await?.is_none() {
+            tx.rollback().await?;
+            return Err(Error::NotFound);
+        }
+        if repo::admin_of(&mut tx, me)
+            .await?
+            .iter()
+            .any(|o| o == org_id)
+        {
+            tx.rollback().await?;
+            return Ok(());
+        }
+        self.deny(
+            tx,
+            ctx,
+            NewEntry::denied(action, "organisation", org_id),
+            Error::Forbidden("only an administrator of this organisation may do this".into()),
+        )
+        .await
+    }
+
+    /// Organisation administrator: add a professional (new to the directory) as a member.
+    pub async fn admin_add_member(
+        &self,
+        ctx: &Ctx,
+        org_id: &str,
+        input: AddMember,
+    ) -> Result<Professional> {
+        self.require_admin_of(ctx, org_id, "organisation.add_member")
+            .await?;
+        self.create_professional(
+            ctx,
+            input.professional,
+            &[(org_id.to_string(), input.role.as_str())],
+        )
+        .await
+    }
+
+    /// Organisation administrator: create a team of the organisation.
+    pub async fn admin_create_team(
+        &self,
+        ctx: &Ctx,
+        org_id: &str,
+        input: TeamInput,
+    ) -> Result<Team> {
+        self.require_admin_of(ctx, org_id, "organisation.create_team")
+            .await?;
+        self.create_team(ctx, input.in_organisation(org_id)).await
+    }
+
+    /// Organisation administrator: disable or re-enable a member of one of their
+    /// organisations. Their tokens stop (or start) working on the very next request.
+    pub async fn admin_set_active(
+        &self,
+        ctx: &Ctx,
+        professional_id: &str,
+        active: bool,
+    ) -> Result<Professional> {
+        let me = ctx.actor.id().ok_or(Error::Unauthenticated)?;
+        let mut tx = self.db.begin().await?;
+        let theirs = repo::organisations_of(&mut tx, professional_id).await?;
+        let mine = repo::admin_of(&mut tx, me).await?;
+        if repo::get_professional_row(&mut tx, professional_id)
+            .await?
+            .is_none()
+        {
+            tx.rollback().await?;
+            return Err(Error::NotFound);
+        }
+        if !theirs.iter().any(|o| mine.contains(o)) || me == professional_id {
+            return self
+                .deny(
+                    tx,
+                    ctx,
+                    NewEntry::denied("professional.set_active", "professional", professional_id),
+                    Error::Forbidden("only an administrator of their organisation may do this (and not on themselves)".into()),
+                )
+                .await;
+        }
+        tx.rollback().await?;
+        self.set_professional_active(ctx, professional_id, active)
+            .await?;
+        self.get_professional(professional_id).await
+    }
+
+    /// The professional with this RPPS, if any (the RPPS is validated first).
+    pub async fn search_by_rpps(&self, rpps: &str) -> Result<Option<Professional>> {
+        let rpps = crate::identifiers::Rpps::parse(rpps)
+            .map_err(|e| Error::invalid("rpps", e.to_string()))?;
+        let mut tx = self.read().await?;
+        let row = repo::find_by_rpps(&mut tx, rpps.as_str()).await?;
+        let p = match row {
+            Some(r) => Some(
+                repo::get_professional(&mut tx, &r.id)
+                    .await?
+                    .ok_or(Error::NotFound)?,
+            ),
+            None => None,
+        };
+        tx.rollback().await?;
+        Ok(p)
     }
 }

@@ -10,7 +10,7 @@ use crate::cases::service::{
     DeclineInput, DraftPatch, ForwardInput, ListQuery, NewCase, TextInput,
 };
 use crate::codes::{self, Profession, Specialty};
-use crate::directory::model::{Organisation, Professional, Team};
+use crate::directory::model::{AddMember, Organisation, Professional, Team, TeamInput};
 use crate::kernel::{Error, Result};
 use crate::patients::model::{Patient, PatientInput};
 use axum::extract::{FromRequestParts, Path, State};
@@ -38,6 +38,16 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/directory/professionals/{id}", get(get_professional))
         .route("/directory/teams", get(list_teams))
         .route("/directory/teams/{id}", get(get_team))
+        .route("/directory/organisations/{id}/members", post(add_member))
+        .route("/directory/organisations/{id}/teams", post(create_team))
+        .route(
+            "/directory/professionals/{id}/disable",
+            post(disable_professional),
+        )
+        .route(
+            "/directory/professionals/{id}/enable",
+            post(enable_professional),
+        )
         .route("/patients", post(create_patient).get(list_patients))
         .route("/patients/{id}", get(get_patient).put(update_patient))
         .route("/cases", post(create_case).get(list_cases))
@@ -228,6 +238,73 @@ pub async fn list_teams(State(s): S, Auth(_): Auth, Q(q): Q<TeamSearch>) -> ApiR
     responses((status = 200, body = Team), (status = 404, body = Problem)))]
 pub async fn get_team(State(s): S, Auth(_): Auth, Path(id): Path<String>) -> ApiResult<Team> {
     Ok(Json(s.platform.get_team(&id).await?))
+}
+
+/// Organisation administrator: add a professional to the directory as a member.
+#[utoipa::path(post, path = "/api/v1/directory/organisations/{id}/members", tag = "directory", security(("bearer" = [])),
+    request_body = AddMember,
+    responses((status = 201, body = Professional), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn add_member(
+    State(s): S,
+    Path(id): Path<String>,
+    call: Call<AddMember>,
+) -> Created<Professional> {
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            s.platform
+                .admin_add_member(&call.ctx, &id, call.body)
+                .await?,
+        ),
+    ))
+}
+
+/// Organisation administrator: create a team (members must be doctors or midwives, R4;
+/// at least one case assigner).
+#[utoipa::path(post, path = "/api/v1/directory/organisations/{id}/teams", tag = "directory", security(("bearer" = [])),
+    request_body = TeamInput,
+    responses((status = 201, body = Team), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn create_team(
+    State(s): S,
+    Path(id): Path<String>,
+    call: Call<TeamInput>,
+) -> Created<Team> {
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            s.platform
+                .admin_create_team(&call.ctx, &id, call.body)
+                .await?,
+        ),
+    ))
+}
+
+/// Organisation administrator: disable a member; their tokens stop working at once.
+#[utoipa::path(post, path = "/api/v1/directory/professionals/{id}/disable", tag = "directory", security(("bearer" = [])),
+    request_body = Empty,
+    responses((status = 200, body = Professional), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn disable_professional(
+    State(s): S,
+    Path(id): Path<String>,
+    call: Call<Empty>,
+) -> ApiResult<Professional> {
+    Ok(Json(
+        s.platform.admin_set_active(&call.ctx, &id, false).await?,
+    ))
+}
+
+/// Organisation administrator: re-enable a member.
+#[utoipa::path(post, path = "/api/v1/directory/professionals/{id}/enable", tag = "directory", security(("bearer" = [])),
+    request_body = Empty,
+    responses((status = 200, body = Professional), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn enable_professional(
+    State(s): S,
+    Path(id): Path<String>,
+    call: Call<Empty>,
+) -> ApiResult<Professional> {
+    Ok(Json(
+        s.platform.admin_set_active(&call.ctx, &id, true).await?,
+    ))
 }
 
 // ---------- patients ----------

@@ -24,6 +24,7 @@ impl Modify for Bearer {
     paths(
         api::me, api::professions, api::specialties, api::list_organisations, api::search_professionals,
         api::get_professional, api::list_teams, api::get_team,
+        api::add_member, api::create_team, api::disable_professional, api::enable_professional,
         api::create_patient, api::list_patients, api::get_patient, api::update_patient,
         api::create_case, api::list_cases, api::get_case, api::update_draft, api::record_consent,
         api::submit, api::assign, api::accept, api::decline, api::forward, api::request_info,

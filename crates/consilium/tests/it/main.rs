@@ -4,4 +4,5 @@
 
 mod harness;
 
+mod directory;
 mod lifecycle;
