@@ -27,7 +27,11 @@ curl -sf -X POST -H "$H" "$URL/cases/$CASE/submit" | grep -q '"state":"assigned"
 curl -sf -X POST -H "Authorization: Bearer csl_demo_bernard" "$URL/cases/$CASE/accept" | grep -q '"state":"in_progress"'
 STATUS=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer csl_demo_roux" "$URL/cases/$CASE")
 [ "$STATUS" = 404 ] || { echo "expected 404 for a stranger, got $STATUS"; exit 1; }
-curl -sf "http://127.0.0.1:$PORT/api/openapi.json" | grep -q '"openapi":"3.1.0"'
+curl -sf "http://127.0.0.1:$PORT/api/openapi.json" -o "$DIR/openapi.json"
+grep -q '"openapi":"3.1.0"' "$DIR/openapi.json"
+# The OpenAPI document is valid per an external validator.
+python3 -m pip install --quiet --disable-pip-version-check "openapi-spec-validator>=0.7" >/dev/null 2>&1 || true
+python3 -c 'import sys, json; from openapi_spec_validator import validate; validate(json.load(open(sys.argv[1]))); print("openapi.json valid (OpenAPI 3.1)")' "$DIR/openapi.json"
 curl -sf "http://127.0.0.1:$PORT/metrics" | grep -q consilium_http_requests_total
 kill "$PID"; wait "$PID" 2>/dev/null || true; PID=
 
@@ -38,5 +42,11 @@ TOKEN=$("$BIN" token create --rpps 19999900012)
 case "$TOKEN" in csl_*) ;; *) echo "bad token: $TOKEN"; exit 1 ;; esac
 if "$BIN" token create --rpps 19999900013 2>/dev/null; then echo "bad RPPS accepted"; exit 1; fi
 "$BIN" demo | grep -q "already present"
+# Bootstrap a new organisation with its administrator; a bad RPPS leaves nothing behind.
+if "$BIN" org create --name "Cabinet Test" --kind cabinet --admin-rpps 10123456782 --admin-first-name A --admin-last-name B 2>/dev/null; then
+  echo "bad admin RPPS accepted"; exit 1
+fi
+ADMIN=$("$BIN" org create --name "Cabinet Test" --kind cabinet --admin-rpps 10123456781 --admin-first-name Alice --admin-last-name Test | tail -1)
+case "$ADMIN" in csl_*) ;; *) echo "bad admin token: $ADMIN"; exit 1 ;; esac
 if "$BIN" healthcheck >/dev/null 2>&1; then echo "healthcheck passed with the server stopped"; exit 1; fi
 echo "smoke test passed"

@@ -170,6 +170,7 @@ pub async fn list_organisations(State(s): S, Auth(_): Auth) -> ApiResult<Vec<Org
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ProfessionalSearch {
     /// Name prefix (last or first name).
     pub q: Option<String>,
@@ -214,6 +215,7 @@ pub async fn search_professionals(
 }
 
 #[utoipa::path(get, path = "/api/v1/directory/professionals/{id}", tag = "directory", security(("bearer" = [])),
+    params(("id" = String, Path, description = "object id")),
     responses((status = 200, body = Professional), (status = 404, body = Problem)))]
 pub async fn get_professional(
     State(s): S,
@@ -224,6 +226,7 @@ pub async fn get_professional(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TeamSearch {
     pub specialty: Option<String>,
 }
@@ -235,6 +238,7 @@ pub async fn list_teams(State(s): S, Auth(_): Auth, Q(q): Q<TeamSearch>) -> ApiR
 }
 
 #[utoipa::path(get, path = "/api/v1/directory/teams/{id}", tag = "directory", security(("bearer" = [])),
+    params(("id" = String, Path, description = "object id")),
     responses((status = 200, body = Team), (status = 404, body = Problem)))]
 pub async fn get_team(State(s): S, Auth(_): Auth, Path(id): Path<String>) -> ApiResult<Team> {
     Ok(Json(s.platform.get_team(&id).await?))
@@ -242,6 +246,7 @@ pub async fn get_team(State(s): S, Auth(_): Auth, Path(id): Path<String>) -> Api
 
 /// Organisation administrator: add a professional to the directory as a member.
 #[utoipa::path(post, path = "/api/v1/directory/organisations/{id}/members", tag = "directory", security(("bearer" = [])),
+    params(("id" = String, Path, description = "object id")),
     request_body = AddMember,
     responses((status = 201, body = Professional), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn add_member(
@@ -262,6 +267,7 @@ pub async fn add_member(
 /// Organisation administrator: create a team (members must be doctors or midwives, R4;
 /// at least one case assigner).
 #[utoipa::path(post, path = "/api/v1/directory/organisations/{id}/teams", tag = "directory", security(("bearer" = [])),
+    params(("id" = String, Path, description = "object id")),
     request_body = TeamInput,
     responses((status = 201, body = Team), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn create_team(
@@ -281,6 +287,7 @@ pub async fn create_team(
 
 /// Organisation administrator: disable a member; their tokens stop working at once.
 #[utoipa::path(post, path = "/api/v1/directory/professionals/{id}/disable", tag = "directory", security(("bearer" = [])),
+    params(("id" = String, Path, description = "object id")),
     request_body = Empty,
     responses((status = 200, body = Professional), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn disable_professional(
@@ -295,6 +302,7 @@ pub async fn disable_professional(
 
 /// Organisation administrator: re-enable a member.
 #[utoipa::path(post, path = "/api/v1/directory/professionals/{id}/enable", tag = "directory", security(("bearer" = [])),
+    params(("id" = String, Path, description = "object id")),
     request_body = Empty,
     responses((status = 200, body = Professional), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn enable_professional(
@@ -321,6 +329,7 @@ pub async fn create_patient(State(s): S, call: Call<PatientInput>) -> Created<Pa
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageParams {
     pub limit: Option<i64>,
     pub cursor: Option<String>,
@@ -352,6 +361,7 @@ pub async fn list_patients(
 }
 
 #[utoipa::path(get, path = "/api/v1/patients/{id}", tag = "patients", security(("bearer" = [])),
+    params(("id" = String, Path, description = "object id")),
     responses((status = 200, body = Patient), (status = 404, body = Problem)))]
 pub async fn get_patient(
     State(s): S,
@@ -363,6 +373,7 @@ pub async fn get_patient(
 
 /// Replace a patient's identity (only the professional who recorded them).
 #[utoipa::path(put, path = "/api/v1/patients/{id}", tag = "patients", security(("bearer" = [])),
+    params(("id" = String, Path, description = "object id")),
     request_body = PatientInput,
     responses((status = 200, body = Patient), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn update_patient(
@@ -389,6 +400,7 @@ pub async fn create_case(State(s): S, call: Call<NewCase>) -> Created<CaseView> 
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CaseListParams {
     /// `requested` (default: cases I asked for), `inbox` (assigned to me and my teams'
     /// pools) or `team` (every case of the teams I assign for).
@@ -466,6 +478,7 @@ pub async fn list_cases(
 }
 
 #[utoipa::path(get, path = "/api/v1/cases/{id}", tag = "cases", security(("bearer" = [])),
+    params(("id" = String, Path, description = "object id")),
     responses((status = 200, body = CaseView), (status = 404, body = Problem)))]
 pub async fn get_case(State(s): S, Auth(ctx): Auth, Path(id): Path<String>) -> ApiResult<CaseView> {
     Ok(Json(s.platform.get_case(&ctx, &id).await?))
@@ -473,6 +486,7 @@ pub async fn get_case(State(s): S, Auth(ctx): Auth, Path(id): Path<String>) -> A
 
 /// Edit a draft.
 #[utoipa::path(patch, path = "/api/v1/cases/{id}", tag = "cases", security(("bearer" = [])),
+    params(("id" = String, Path, description = "object id")),
     request_body = DraftPatch,
     responses((status = 200, body = CaseView), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn update_draft(
@@ -487,6 +501,7 @@ pub async fn update_draft(
 
 /// Record the patient's information and consent or refusal (R6).
 #[utoipa::path(put, path = "/api/v1/cases/{id}/consent", tag = "cases", security(("bearer" = [])),
+    params(("id" = String, Path, description = "object id")),
     request_body = ConsentInput,
     responses((status = 200, body = CaseView), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn record_consent(
@@ -506,6 +521,7 @@ macro_rules! transition_handler {
     ($name:ident, $path:literal, $input:ty, $doc:literal, |$p:ident, $ctx:ident, $id:ident, $body:ident| $call:expr) => {
         #[doc = $doc]
         #[utoipa::path(post, path = $path, tag = "cases", security(("bearer" = [])),
+            params(("id" = String, Path, description = "case id")),
             request_body = $input,
             responses(
                 (status = 200, body = CaseView),
@@ -602,6 +618,7 @@ transition_handler!(
 
 /// The case's timeline: every transition, who, when, why.
 #[utoipa::path(get, path = "/api/v1/cases/{id}/events", tag = "cases", security(("bearer" = [])),
+    params(("id" = String, Path, description = "object id")),
     responses((status = 200, body = Vec<CaseEvent>), (status = 404, body = Problem)))]
 pub async fn events(
     State(s): S,
@@ -613,6 +630,7 @@ pub async fn events(
 
 /// The case's message thread.
 #[utoipa::path(get, path = "/api/v1/cases/{id}/messages", tag = "cases", security(("bearer" = [])),
+    params(("id" = String, Path, description = "object id")),
     responses((status = 200, body = Vec<Message>), (status = 404, body = Problem)))]
 pub async fn list_messages(
     State(s): S,
@@ -624,6 +642,7 @@ pub async fn list_messages(
 
 /// Write in the case's thread. Accepts `Idempotency-Key`.
 #[utoipa::path(post, path = "/api/v1/cases/{id}/messages", tag = "cases", security(("bearer" = [])),
+    params(("id" = String, Path, description = "object id")),
     request_body = TextInput,
     responses((status = 201, body = Message), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn post_message(
