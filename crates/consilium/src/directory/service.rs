@@ -120,7 +120,12 @@ impl Platform {
         if !input.members.iter().any(|m| m.is_assigner) {
             v.push("members", "a team needs at least one case assigner");
         }
+        let mut seen = std::collections::HashSet::new();
         for (i, m) in input.members.iter().enumerate() {
+            if !seen.insert(m.professional_id.as_str()) {
+                v.push(format!("members[{i}].professional_id"), "listed twice");
+                continue;
+            }
             match repo::get_professional_row(&mut tx, &m.professional_id).await? {
                 None => v.push(
                     format!("members[{i}].professional_id"),

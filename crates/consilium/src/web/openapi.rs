@@ -7,6 +7,66 @@ use utoipa::{Modify, OpenApi};
 
 struct Bearer;
 
+/// Completes every operation with the answers any of them can give: errors are
+/// `application/problem+json`; secured operations may answer 401; operations with a body
+/// 413, 415 and 422; operations with parameters 422; all may answer 503.
+struct CommonResponses;
+
+impl Modify for CommonResponses {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{Content, RefOr, ResponseBuilder};
+        let problem = || {
+            ResponseBuilder::new()
+                .description("problem")
+                .content(
+                    "application/problem+json",
+                    Content::new(Some(RefOr::Ref(utoipa::openapi::Ref::from_schema_name(
+                        "Problem",
+                    )))),
+                )
+                .build()
+        };
+        for item in doc.paths.paths.values_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.patch,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let mut extra: Vec<&str> = vec!["503"];
+                if op.security.is_some() {
+                    extra.push("401");
+                }
+                if op.request_body.is_some() {
+                    extra.extend(["413", "415", "422"]);
+                }
+                if op.parameters.as_ref().is_some_and(|p| !p.is_empty()) {
+                    extra.push("422");
+                }
+                for code in extra {
+                    op.responses
+                        .responses
+                        .entry(code.to_string())
+                        .or_insert_with(|| RefOr::T(problem()));
+                }
+                for (code, resp) in op.responses.responses.iter_mut() {
+                    if code.starts_with('4') || code.starts_with('5') {
+                        if let RefOr::T(r) = resp
+                            && let Some(c) = r.content.shift_remove("application/json")
+                        {
+                            r.content.insert("application/problem+json".into(), c);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 impl Modify for Bearer {
     fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
         let c = doc.components.get_or_insert_with(Default::default);
@@ -20,7 +80,7 @@ impl Modify for Bearer {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Consilium API", description = "Teleexpertise: requests, expert opinions, the case lifecycle."),
-    modifiers(&Bearer),
+    modifiers(&Bearer, &CommonResponses),
     paths(
         api::me, api::professions, api::specialties, api::list_organisations, api::search_professionals,
         api::get_professional, api::list_teams, api::get_team,
