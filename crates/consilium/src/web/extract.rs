@@ -63,15 +63,27 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        let field = if path == "." {
+        let mut field = if path == "." || path == "?" {
             "body".to_string()
         } else {
             path
         };
+        let text = inner.to_string();
+        // "missing field `x`" is about x, not about the object that lacks it.
+        if let Some(name) = text
+            .strip_prefix("missing field `")
+            .and_then(|r| r.split('`').next())
+        {
+            field = if field == "body" {
+                name.to_string()
+            } else {
+                format!("{field}.{name}")
+            };
+        }
         let message = if inner.is_syntax() || inner.is_eof() {
             format!("is not valid JSON ({inner})")
         } else {
-            inner.to_string()
+            text
         };
         Error::Invalid(vec![FieldError::new(field, message)]).into()
     })
@@ -144,5 +156,37 @@ impl<T: DeserializeOwned> FromRequest<Arc<AppState>> for Call<T> {
         };
         let body = parse_json(&bytes)?;
         Ok(Call { ctx, body })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_json;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Inner {
+        a: u8,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Outer {
+        inner: Inner,
+        name: String,
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let e = parse_json::<Outer>(br#"{"inner": {"a": 1}}"#).expect_err("missing name");
+        assert_eq!(e.errors[0].field, "name");
+        let e = parse_json::<Outer>(br#"{"inner": {}, "name": "x"}"#).expect_err("missing a");
+        assert_eq!(e.errors[0].field, "inner.a");
+        let e =
+            parse_json::<Outer>(br#"{"inner": {"a": 300}, "name": "x"}"#).expect_err("overflow");
+        assert_eq!(e.errors[0].field, "inner.a");
+        let e = parse_json::<Outer>(b"{not json").expect_err("syntax");
+        assert_eq!(e.errors[0].field, "body");
+        assert!(e.errors[0].message.contains("not valid JSON"));
     }
 }
