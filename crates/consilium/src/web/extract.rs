@@ -59,6 +59,10 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
     } else {
         bytes
     };
+    // Every body of this API is an object; serde would also accept a struct as an array.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(Error::invalid("body", "must be a JSON object").into());
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
@@ -185,6 +189,8 @@ mod tests {
         let e =
             parse_json::<Outer>(br#"{"inner": {"a": 300}, "name": "x"}"#).expect_err("overflow");
         assert_eq!(e.errors[0].field, "inner.a");
+        let e = parse_json::<Inner>(b"[1]").expect_err("array for a struct");
+        assert_eq!(e.errors[0].message, "must be a JSON object");
         let e = parse_json::<Outer>(b"{not json").expect_err("syntax");
         assert_eq!(e.errors[0].field, "body");
         assert!(e.errors[0].message.contains("not valid JSON"));
