@@ -59,6 +59,18 @@ macro_rules! both {
     };
 }
 
+/// Runs an expression against the backend's pool, whichever it is:
+/// `with_pool!(app.db(), |p| sqlx::query("…").execute(p).await)`.
+#[macro_export]
+macro_rules! with_pool {
+    ($db:expr, |$p:ident| $body:expr) => {
+        match $db {
+            consilium::db::Db::Sqlite($p) => $body,
+            consilium::db::Db::Postgres($p) => $body,
+        }
+    };
+}
+
 /// 2026-11-23T09:00:00Z: tests start at a fixed instant and move the clock themselves.
 pub const T0: i64 = 1_795_424_400_000_000;
 
@@ -261,6 +273,39 @@ impl TestApp {
         .expect("count")
     }
 
+    /// The audit chain head `(seq, hash)` as stored.
+    pub async fn audit_head(&self) -> (i64, String) {
+        let sql = "SELECT seq, hash FROM audit_head WHERE id = 1";
+        with_pool!(self.db(), |p| sqlx::query_as(sql).fetch_one(p).await).expect("audit head")
+    }
+
+    /// Audit entries after `seq`, in order.
+    pub async fn audit_since(&self, seq: i64) -> Vec<consilium::audit::StoredEntry> {
+        let sql = "SELECT seq, at, actor_id, actor_label, action, object_type, object_id, outcome, details, prev_hash, hash
+                   FROM audit_log WHERE seq > $1 ORDER BY seq";
+        with_pool!(self.db(), |p| sqlx::query_as(sql)
+            .bind(seq)
+            .fetch_all(p)
+            .await)
+        .expect("audit entries")
+    }
+
+    /// Runs one raw SQL statement (tests that tamper with the database).
+    pub async fn exec(&self, sql: &str) -> Result<u64, sqlx::Error> {
+        let sql = sqlx::AssertSqlSafe(sql.to_string());
+        with_pool!(self.db(), |p| sqlx::query(sql)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))
+    }
+
+    /// A single BIGINT (or INTEGER) value.
+    pub async fn scalar(&self, sql: &str) -> i64 {
+        let q = sqlx::AssertSqlSafe(sql.to_string());
+        with_pool!(self.db(), |p| sqlx::query_scalar(q).fetch_one(p).await)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
     pub fn system() -> Ctx {
         Ctx::system("test")
     }
@@ -274,6 +319,12 @@ impl TestApp {
             report.is_ok(),
             "audit chain broken at the end of the test: {report:?}"
         );
+        self.stop().await;
+    }
+
+    /// Stops the server and drops the test database WITHOUT verifying the audit chain:
+    /// for tests that tamper with it on purpose.
+    pub async fn close_unverified(mut self) {
         self.stop().await;
     }
 

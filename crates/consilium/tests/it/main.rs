@@ -4,5 +4,6 @@
 
 mod harness;
 
+mod audit;
 mod directory;
 mod lifecycle;
