@@ -4,6 +4,7 @@
 
 mod harness;
 
+mod access;
 mod audit;
 mod directory;
 mod lifecycle;
