@@ -742,7 +742,7 @@ impl Platform {
         id: &str,
         input: ConsentInput,
     ) -> Result<CaseView> {
-        self.change(ctx, id, "case.consent", None, |p, _tx, me, r, now| {
+        self.change(ctx, id, "case.consent", None, |_p, _tx, me, r, now| {
             Box::pin(async move {
                 if r.state()? != CaseState::Draft {
                     return Err(Error::conflict(
@@ -760,7 +760,6 @@ impl Platform {
                 if at > now.plus_seconds(300) {
                     return Err(Error::invalid("collected_at", "is in the future"));
                 }
-                let _ = p;
                 r.consent_status = match input.decision {
                     ConsentDecision::Given => "given",
                     ConsentDecision::Refused => "refused",
@@ -783,8 +782,10 @@ impl Platform {
     // ---------- transitions ----------
 
     pub async fn submit(&self, ctx: &Ctx, id: &str) -> Result<CaseView> {
-        let to_team_probe = Transition::Submit { to_team: false };
-        self.change(ctx, id, "case.submit", Some(to_team_probe), |p, tx, me, r, now| {
+        // The role and state checks are the same for both targets; the closure picks the
+        // target state once it knows whether the case goes to a team.
+        let submit = Transition::Submit { to_team: false };
+        self.change(ctx, id, "case.submit", Some(submit), |p, tx, me, r, now| {
             Box::pin(async move {
                 let mut v = Violations::default();
                 match r.consent_status.as_str() {
