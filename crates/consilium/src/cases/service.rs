@@ -438,6 +438,27 @@ impl Platform {
         ))
     }
 
+    /// The stored answer of a retried request, audited as shown again.
+    async fn replayed<T: serde::de::DeserializeOwned>(
+        &self,
+        tx: &mut Tx,
+        ctx: &Ctx,
+        action: &str,
+        id: &str,
+    ) -> Result<Option<T>> {
+        let prev = idempotency::replay(tx, ctx).await?;
+        if prev.is_some() {
+            audit::append(
+                tx,
+                self.now(),
+                &ctx.actor,
+                &[NewEntry::success(format!("{action}.replay"), "case", id)],
+            )
+            .await?;
+        }
+        Ok(prev)
+    }
+
     /// Loads a case the caller may see, or records the denial and answers "not found".
     async fn load_visible(
         &self,
@@ -453,7 +474,8 @@ impl Platform {
                 return Ok((tx, r, rel));
             }
             // A team-mate who lost the race for a pool case learns that it was taken.
-            if action == "case.accept" && r.team_id.is_some() {
+            let taken = r.assigned_expert_id.is_some() && r.state().is_ok_and(|st| st.is_open());
+            if action == "case.accept" && taken && r.team_id.is_some() {
                 let teams = dir::teams_of(&mut tx, &me).await?;
                 if teams.iter().any(|(t, _)| Some(t) == r.team_id.as_ref()) {
                     let state = r.state.clone();
@@ -1173,12 +1195,13 @@ impl Platform {
     {
         let me = ctx.actor.id().ok_or(Error::Unauthenticated)?.to_string();
         let now = self.now();
-        let mut tx = self.db.begin().await?;
-        if let Some(prev) = idempotency::replay(&mut tx, ctx).await? {
-            tx.rollback().await?;
+        let tx = self.db.begin().await?;
+        // Visibility first, even for a retry: access revoked since is revoked for replays too.
+        let (mut tx, mut row, rel) = self.load_visible(tx, ctx, id, action).await?;
+        if let Some(prev) = self.replayed(&mut tx, ctx, action, id).await? {
+            tx.commit().await?;
             return Ok(prev);
         }
-        let (mut tx, mut row, rel) = self.load_visible(tx, ctx, id, action).await?;
         let from = row.state()?;
         // Role first (403, audited), then state (409).
         let allowed = match transition {
@@ -1190,6 +1213,7 @@ impl Platform {
             if transition == Some(Transition::Accept)
                 && rel.assigner
                 && row.assigned_expert_id.is_some()
+                && from.is_open()
             {
                 return self
                     .deny(
@@ -1323,12 +1347,12 @@ impl Platform {
     pub async fn post_message(&self, ctx: &Ctx, id: &str, input: TextInput) -> Result<Message> {
         let me = ctx.actor.id().ok_or(Error::Unauthenticated)?.to_string();
         let now = self.now();
-        let mut tx = self.db.begin().await?;
-        if let Some(prev) = idempotency::replay(&mut tx, ctx).await? {
-            tx.rollback().await?;
+        let tx = self.db.begin().await?;
+        let (mut tx, row, rel) = self.load_visible(tx, ctx, id, "case.message").await?;
+        if let Some(prev) = self.replayed(&mut tx, ctx, "case.message", id).await? {
+            tx.commit().await?;
             return Ok(prev);
         }
-        let (mut tx, row, rel) = self.load_visible(tx, ctx, id, "case.message").await?;
         if !rel.may_message() {
             return self
                 .deny(

@@ -7,9 +7,17 @@
 use crate::kernel::{Error, Result};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
+use sqlx::{PgPool, Postgres, Sqlite, SqliteConnection, SqlitePool, Transaction};
+use std::collections::HashMap;
+use std::ops::{Deref, DerefMut};
+use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// How long a SQLite writer waits for its turn (and SQLite's own busy timeout).
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -24,8 +32,61 @@ pub enum Db {
 }
 
 pub enum Tx {
-    Sqlite(Transaction<'static, Sqlite>),
+    Sqlite(SqliteTx),
     Postgres(Transaction<'static, Postgres>),
+}
+
+/// A SQLite transaction; a write transaction also holds this process's turn to write to the
+/// file. SQLite has one writer at a time, and a writer that finds the lock taken waits in
+/// SQLite's busy handler, which sleeps and retries (1, 2, 5 … 100 ms): under load an unlucky
+/// request waits hundreds of milliseconds while others overtake it. Queuing writers here, in
+/// arrival order, before they take a connection, keeps the wait to the work ahead of them.
+pub struct SqliteTx {
+    // Declared first, so it ends (a rollback if not committed) before the turn is released.
+    tx: Transaction<'static, Sqlite>,
+    _turn: Option<OwnedSemaphorePermit>,
+}
+
+impl SqliteTx {
+    pub async fn commit(self) -> std::result::Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+    pub async fn rollback(self) -> std::result::Result<(), sqlx::Error> {
+        self.tx.rollback().await
+    }
+}
+
+/// A read transaction (plain `BEGIN`): it takes no turn.
+impl From<Transaction<'static, Sqlite>> for SqliteTx {
+    fn from(tx: Transaction<'static, Sqlite>) -> Self {
+        Self { tx, _turn: None }
+    }
+}
+
+impl Deref for SqliteTx {
+    type Target = SqliteConnection;
+    fn deref(&self) -> &SqliteConnection {
+        &self.tx
+    }
+}
+
+impl DerefMut for SqliteTx {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        &mut self.tx
+    }
+}
+
+/// The writers' queue of a SQLite file: one per file in this process, shared by every pool
+/// opened on it.
+fn sqlite_write_queue(pool: &SqlitePool) -> Arc<Semaphore> {
+    static QUEUES: LazyLock<Mutex<HashMap<PathBuf, Arc<Semaphore>>>> =
+        LazyLock::new(|| Mutex::new(HashMap::new()));
+    let file = pool.connect_options().get_filename().to_path_buf();
+    let mut queues = QUEUES.lock().unwrap_or_else(|e| e.into_inner());
+    queues
+        .entry(file)
+        .or_insert_with(|| Arc::new(Semaphore::new(1)))
+        .clone()
 }
 
 /// Runs the same query code on whichever backend `$tx` (a `&mut Tx`) is, binding `$c`
@@ -61,7 +122,7 @@ impl Db {
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Full)
                 .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(10))
+                .busy_timeout(SQLITE_BUSY_TIMEOUT)
                 .pragma("temp_store", "memory")
                 .pragma("cache_size", "-32000");
             let pool = SqlitePoolOptions::new()
@@ -106,10 +167,23 @@ impl Db {
     }
 
     /// Begins a transaction that may write. On SQLite it is `BEGIN IMMEDIATE`, so the write
-    /// lock is taken up front and the transaction can never fail later with a busy upgrade.
+    /// lock is taken up front and the transaction can never fail later with a busy upgrade;
+    /// it first waits for its turn in the file's writer queue (see [`SqliteTx`]).
     pub async fn begin(&self) -> Result<Tx> {
         Ok(match self {
-            Db::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Sqlite(p) => {
+                let turn = tokio::time::timeout(
+                    SQLITE_BUSY_TIMEOUT,
+                    sqlite_write_queue(p).acquire_owned(),
+                )
+                .await
+                .map_err(|_| Error::Unavailable("the database is busy".into()))?
+                .map_err(|_| Error::internal("the SQLite writer queue is closed"))?;
+                Tx::Sqlite(SqliteTx {
+                    tx: p.begin_with("BEGIN IMMEDIATE").await?,
+                    _turn: Some(turn),
+                })
+            }
             Db::Postgres(p) => Tx::Postgres(p.begin().await?),
         })
     }

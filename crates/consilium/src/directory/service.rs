@@ -228,7 +228,7 @@ impl Platform {
     /// A read-only transaction (plain `BEGIN`: no write lock on SQLite).
     pub async fn read(&self) -> Result<Tx> {
         Ok(match &self.db {
-            crate::db::Db::Sqlite(p) => Tx::Sqlite(p.begin().await?),
+            crate::db::Db::Sqlite(p) => Tx::Sqlite(p.begin().await?.into()),
             crate::db::Db::Postgres(p) => Tx::Postgres(p.begin().await?),
         })
     }

@@ -54,12 +54,11 @@ impl Modify for CommonResponses {
                         .or_insert_with(|| RefOr::T(problem()));
                 }
                 for (code, resp) in op.responses.responses.iter_mut() {
-                    if code.starts_with('4') || code.starts_with('5') {
-                        if let RefOr::T(r) = resp
-                            && let Some(c) = r.content.shift_remove("application/json")
-                        {
-                            r.content.insert("application/problem+json".into(), c);
-                        }
+                    if (code.starts_with('4') || code.starts_with('5'))
+                        && let RefOr::T(r) = resp
+                        && let Some(c) = r.content.shift_remove("application/json")
+                    {
+                        r.content.insert("application/problem+json".into(), c);
                     }
                 }
             }

@@ -722,3 +722,20 @@ both!(demo_seed_is_idempotent_and_covers_every_state, |app| {
     all.sort();
     assert_eq!(states, all);
 });
+
+both!(replay_after_access_revoked_is_refused, |app| {
+    app.seed_demo().await;
+    let team = app.team_id(MARTIN).await;
+    let c = app.submitted_case(MARTIN, json!({"team_id": team})).await;
+    let id = c["id"].as_str().unwrap();
+    let path = format!("/api/v1/cases/{id}/accept");
+    let (s, _) = app.call("POST", Some(ROUX), &path, Some(json!({})), Some("acc-1")).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, v) = app.call("POST", Some(ROUX), &path, Some(json!({})), Some("acc-1")).await;
+    assert_eq!(s, StatusCode::OK, "a retry while allowed replays: {v}");
+    assert_eq!(app.audit_count("case.accept.replay", "success").await, 1, "the replay is audited");
+    let bernard = app.me(BERNARD).await;
+    app.ok(ROUX, &format!("/api/v1/cases/{id}/forward"), json!({"expert_id": bernard})).await;
+    let (s, _) = app.call("POST", Some(ROUX), &path, Some(json!({})), Some("acc-1")).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "access revoked: the stored answer is not shown again");
+});
