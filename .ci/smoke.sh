@@ -38,6 +38,11 @@ kill "$PID"; wait "$PID" 2>/dev/null || true; PID=
 # Same configuration, other commands.
 "$BIN" audit verify | tee "$DIR/verify.txt"
 grep -q "audit chain intact" "$DIR/verify.txt"
+"$BIN" audit checkpoint --out "$DIR/checkpoints.jsonl"
+"$BIN" audit verify --checkpoints "$DIR/checkpoints.jsonl" | grep -q "consistent with 1 checkpoint"
+# A checkpoint the chain does not contain is reported (exit 1).
+sed 's/"hash":"[0-9a-f]*"/"hash":"00"/' "$DIR/checkpoints.jsonl" > "$DIR/bad.jsonl"
+if "$BIN" audit verify --checkpoints "$DIR/bad.jsonl"; then echo "forged checkpoint not detected"; exit 1; fi
 TOKEN=$("$BIN" token create --rpps 19999900012)
 case "$TOKEN" in csl_*) ;; *) echo "bad token: $TOKEN"; exit 1 ;; esac
 if "$BIN" token create --rpps 19999900013 2>/dev/null; then echo "bad RPPS accepted"; exit 1; fi

@@ -85,7 +85,18 @@ enum OrgCommand {
 #[derive(Subcommand)]
 enum AuditCommand {
     /// Verify the whole hash chain offline; reports the first broken entry.
-    Verify,
+    Verify {
+        /// A file of exported checkpoints (JSON lines from `audit checkpoint`): the chain must
+        /// contain each of them, which catches a rewritten chain or a restored old copy.
+        #[arg(long)]
+        checkpoints: Option<std::path::PathBuf>,
+    },
+    /// Verify the chain, then print its current head as a checkpoint (one JSON line) to keep
+    /// outside the database, or append it to `--out`.
+    Checkpoint {
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -199,24 +210,68 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<std::process::ExitCode>
             Ok(std::process::ExitCode::SUCCESS)
         }
         Command::Audit {
-            command: AuditCommand::Verify,
+            command: AuditCommand::Verify { checkpoints },
         } => {
+            let checkpoints = match &checkpoints {
+                Some(path) => read_checkpoints(path)?,
+                None => Vec::new(),
+            };
             let p = open(&config).await?;
             let start = Instant::now();
-            match consilium::audit::verify(&p.db).await? {
+            match consilium::audit::verify_against(&p.db, &checkpoints).await? {
                 Ok(rep) => {
                     let secs = start.elapsed().as_secs_f64();
                     println!(
-                        "audit chain intact: {} entries, last #{} {} ({:.0} entries/s)",
+                        "audit chain intact: {} entries, last #{} {} ({:.0} entries/s){}",
                         rep.entries,
                         rep.last_seq,
                         rep.last_hash,
-                        rep.entries as f64 / secs.max(1e-9)
+                        rep.entries as f64 / secs.max(1e-9),
+                        if checkpoints.is_empty() {
+                            String::new()
+                        } else {
+                            format!("; consistent with {} checkpoint(s)", checkpoints.len())
+                        }
                     );
                     Ok(std::process::ExitCode::SUCCESS)
                 }
                 Err(b) => {
                     println!("AUDIT CHAIN BROKEN at entry {}: {b}", b.seq());
+                    Ok(std::process::ExitCode::from(1))
+                }
+            }
+        }
+        Command::Audit {
+            command: AuditCommand::Checkpoint { out },
+        } => {
+            let p = open(&config).await?;
+            match consilium::audit::verify(&p.db).await? {
+                Ok(rep) => {
+                    let cp = consilium::audit::Checkpoint {
+                        seq: rep.last_seq,
+                        hash: rep.last_hash,
+                        at: Some(p.now().to_rfc3339()),
+                    };
+                    let line = serde_json::to_string(&cp)?;
+                    match out {
+                        Some(path) => {
+                            let mut f = std::fs::OpenOptions::new()
+                                .create(true)
+                                .append(true)
+                                .open(&path)?;
+                            writeln!(f, "{line}")?;
+                            f.sync_all()?;
+                            eprintln!("checkpoint #{} appended to {}", cp.seq, path.display());
+                        }
+                        None => println!("{line}"),
+                    }
+                    Ok(std::process::ExitCode::SUCCESS)
+                }
+                Err(b) => {
+                    println!(
+                        "AUDIT CHAIN BROKEN at entry {}: {b}; no checkpoint taken",
+                        b.seq()
+                    );
                     Ok(std::process::ExitCode::from(1))
                 }
             }
@@ -334,6 +389,19 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<std::process::ExitCode>
             }
         }
     }
+}
+
+fn read_checkpoints(path: &std::path::Path) -> anyhow::Result<Vec<consilium::audit::Checkpoint>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str(l)
+                .with_context(|| format!("{}:{}: not a checkpoint line", path.display(), i + 1))
+        })
+        .collect()
 }
 
 /// A plain HTTP/1.1 GET of /readyz, with a timeout.

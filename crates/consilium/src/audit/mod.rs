@@ -5,5 +5,5 @@
 pub mod model;
 pub mod repo;
 
-pub use model::{Break, NewEntry, Outcome, StoredEntry, VerifyReport};
-pub use repo::{append, verify};
+pub use model::{Break, Checkpoint, NewEntry, Outcome, StoredEntry, VerifyReport};
+pub use repo::{append, verify, verify_against};

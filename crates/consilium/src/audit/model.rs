@@ -148,6 +148,24 @@ pub enum Break {
         "the chain ends at entry {last} but the head records entry {head}: the tail was truncated or the head altered"
     )]
     HeadMismatch { last: i64, head: i64 },
+    #[error(
+        "entry {seq} differs from the exported checkpoint: the chain was rewritten from there or before"
+    )]
+    CheckpointMismatch { seq: i64 },
+    #[error(
+        "the chain ends at entry {last}, before the exported checkpoint at entry {checkpoint}: an older copy was restored or the tail removed"
+    )]
+    BehindCheckpoint { checkpoint: i64, last: i64 },
+}
+
+/// A (sequence, hash) pair exported outside the database: a later chain must contain it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Checkpoint {
+    pub seq: i64,
+    pub hash: String,
+    /// When it was taken (RFC 3339), informative.
+    #[serde(default)]
+    pub at: Option<String>,
 }
 
 impl Break {
@@ -157,6 +175,8 @@ impl Break {
             Break::SequenceGap { expected, .. } => *expected,
             Break::PrevHashMismatch { seq } | Break::HashMismatch { seq } => *seq,
             Break::HeadMismatch { last, .. } => *last + 1,
+            Break::CheckpointMismatch { seq } => *seq,
+            Break::BehindCheckpoint { last, .. } => *last + 1,
         }
     }
 }
@@ -174,6 +194,7 @@ pub struct Verifier {
     next_seq: i64,
     prev_hash: String,
     count: u64,
+    checkpoints: std::collections::BTreeMap<i64, String>,
 }
 
 impl Default for Verifier {
@@ -182,11 +203,23 @@ impl Default for Verifier {
             next_seq: 1,
             prev_hash: GENESIS_HASH.to_string(),
             count: 0,
+            checkpoints: Default::default(),
         }
     }
 }
 
 impl Verifier {
+    /// A verifier that also checks the chain against exported checkpoints.
+    pub fn with_checkpoints(checkpoints: &[Checkpoint]) -> Self {
+        Self {
+            checkpoints: checkpoints
+                .iter()
+                .map(|c| (c.seq, c.hash.clone()))
+                .collect(),
+            ..Self::default()
+        }
+    }
+
     pub fn feed(&mut self, e: &StoredEntry) -> Result<(), Break> {
         if e.seq != self.next_seq {
             return Err(Break::SequenceGap {
@@ -200,6 +233,11 @@ impl Verifier {
         if e.computed_hash() != e.hash {
             return Err(Break::HashMismatch { seq: e.seq });
         }
+        if let Some(h) = self.checkpoints.get(&e.seq)
+            && *h != e.hash
+        {
+            return Err(Break::CheckpointMismatch { seq: e.seq });
+        }
         self.prev_hash.clone_from(&e.hash);
         self.next_seq += 1;
         self.count += 1;
@@ -208,6 +246,11 @@ impl Verifier {
 
     pub fn finish(self, head_seq: i64, head_hash: &str) -> Result<VerifyReport, Break> {
         let last = self.next_seq - 1;
+        if let Some((&checkpoint, _)) = self.checkpoints.last_key_value()
+            && checkpoint > last
+        {
+            return Err(Break::BehindCheckpoint { checkpoint, last });
+        }
         if head_seq != last || head_hash != self.prev_hash {
             return Err(Break::HeadMismatch {
                 last,
@@ -342,6 +385,59 @@ mod tests {
             verify(&swapped, (6, &head)),
             Err(Break::PrevHashMismatch { seq: 2 } | Break::HashMismatch { seq: 2 })
         ));
+    }
+
+    #[test]
+    fn checkpoints_catch_rewrites_and_old_copies() {
+        let rows = sample(6);
+        let cp = |i: usize| Checkpoint {
+            seq: rows[i].seq,
+            hash: rows[i].hash.clone(),
+            at: None,
+        };
+        // A consistent forgery from entry 3 on, head included.
+        let entries: Vec<NewEntry> = (0..4)
+            .map(|i| NewEntry::success("case.read", "case", format!("x{i}")))
+            .collect();
+        let mut forged = rows[..2].to_vec();
+        forged.extend(chain(
+            2,
+            &rows[1].hash,
+            Timestamp(1_000),
+            Some("p1"),
+            "Dr A",
+            &entries,
+        ));
+        let forged_head = forged[5].hash.clone();
+        let run = |rows: &[StoredEntry], cps: &[Checkpoint], head: (i64, &str)| {
+            let mut v = Verifier::with_checkpoints(cps);
+            for r in rows {
+                v.feed(r)?;
+            }
+            v.finish(head.0, head.1)
+        };
+        assert!(
+            run(&forged, &[], (6, &forged_head)).is_ok(),
+            "undetectable without a checkpoint"
+        );
+        assert_eq!(
+            run(&forged, &[cp(4)], (6, &forged_head)),
+            Err(Break::CheckpointMismatch { seq: 5 })
+        );
+        assert!(
+            run(&forged, &[cp(1)], (6, &forged_head)).is_ok(),
+            "entries before the forgery are intact"
+        );
+        // An older copy: consistent but shorter than the checkpoint.
+        let old = &rows[..3];
+        assert_eq!(
+            run(old, &[cp(4)], (3, &rows[2].hash)),
+            Err(Break::BehindCheckpoint {
+                checkpoint: 5,
+                last: 3
+            })
+        );
+        assert!(run(&rows, &[cp(2), cp(5)], (6, &rows[5].hash)).is_ok());
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Appending to and reading the audit chain.
 
-use super::model::{Break, NewEntry, StoredEntry, Verifier, VerifyReport, chain};
+use super::model::{Break, Checkpoint, NewEntry, StoredEntry, Verifier, VerifyReport, chain};
 use crate::db::{Db, Tx};
 use crate::kernel::{Actor, Result, Timestamp};
 use crate::run;
@@ -65,7 +65,16 @@ const SELECT_ALL: &str = "SELECT seq, at, actor_id, actor_label, action, object_
 /// Verifies the whole chain, streaming it in sequence order. `Ok(Err(b))` is a broken chain;
 /// `Err` is a database failure.
 pub async fn verify(db: &Db) -> Result<std::result::Result<VerifyReport, Break>> {
-    let mut v = Verifier::default();
+    verify_against(db, &[]).await
+}
+
+/// Verifies the chain and that it contains every exported checkpoint: this is what catches
+/// a chain rewritten together with its head, or an older copy of the database restored.
+pub async fn verify_against(
+    db: &Db,
+    checkpoints: &[Checkpoint],
+) -> Result<std::result::Result<VerifyReport, Break>> {
+    let mut v = Verifier::with_checkpoints(checkpoints);
     // One consistent snapshot, so a server appending meanwhile cannot cause a false alarm.
     macro_rules! walk {
         ($tx:expr) => {{

@@ -485,13 +485,11 @@ tampered!(an_altered_head_is_caught, |app| {
 });
 
 // The two cases below are NOT caught by `audit::verify` alone: a forger who rewrites the
-// chain AND the head, or a restored old backup, leaves a consistent chain. Only a comparison
-// with a checkpoint kept outside the database (N4: "consistent with the last exported
-// checkpoint") catches them; the application has no such checkpoint yet. These tests pin
-// down what the verifier reports, and show what the checkpoint comparison must look at.
+// chain AND the head, or a restored old backup, leaves a consistent chain. A checkpoint
+// exported outside the database (`consilium audit checkpoint`, N4) catches both.
 
 tampered!(
-    a_rewritten_chain_and_head_needs_an_external_checkpoint,
+    a_rewritten_chain_and_head_is_caught_by_a_checkpoint,
     |app| {
         let head = lifecycle(app).await;
         let checkpoint = verify(app).await.unwrap();
@@ -504,10 +502,24 @@ tampered!(
             report.last_hash, checkpoint.last_hash,
             "the checkpoint comparison is what catches it"
         );
+        let cp = consilium::audit::Checkpoint {
+            seq: checkpoint.last_seq,
+            hash: checkpoint.last_hash.clone(),
+            at: None,
+        };
+        let caught = consilium::audit::verify_against(app.db(), &[cp])
+            .await
+            .unwrap();
+        assert_eq!(
+            caught,
+            Err(Break::CheckpointMismatch {
+                seq: checkpoint.last_seq
+            })
+        );
     }
 );
 
-tampered!(a_restored_old_backup_needs_an_external_checkpoint, |app| {
+tampered!(a_restored_old_backup_is_caught_by_a_checkpoint, |app| {
     let head = lifecycle(app).await;
     let backup = verify(app).await.unwrap();
     // Life goes on after the backup…
@@ -527,6 +539,21 @@ tampered!(a_restored_old_backup_needs_an_external_checkpoint, |app| {
     assert!(
         report.last_seq < checkpoint.last_seq,
         "the checkpoint comparison is what catches it"
+    );
+    let cp = consilium::audit::Checkpoint {
+        seq: checkpoint.last_seq,
+        hash: checkpoint.last_hash.clone(),
+        at: None,
+    };
+    let caught = consilium::audit::verify_against(app.db(), &[cp])
+        .await
+        .unwrap();
+    assert_eq!(
+        caught,
+        Err(Break::BehindCheckpoint {
+            checkpoint: checkpoint.last_seq,
+            last: backup.last_seq
+        })
     );
 });
 
