@@ -729,13 +729,32 @@ both!(replay_after_access_revoked_is_refused, |app| {
     let c = app.submitted_case(MARTIN, json!({"team_id": team})).await;
     let id = c["id"].as_str().unwrap();
     let path = format!("/api/v1/cases/{id}/accept");
-    let (s, _) = app.call("POST", Some(ROUX), &path, Some(json!({})), Some("acc-1")).await;
+    let (s, _) = app
+        .call("POST", Some(ROUX), &path, Some(json!({})), Some("acc-1"))
+        .await;
     assert_eq!(s, StatusCode::OK);
-    let (s, v) = app.call("POST", Some(ROUX), &path, Some(json!({})), Some("acc-1")).await;
+    let (s, v) = app
+        .call("POST", Some(ROUX), &path, Some(json!({})), Some("acc-1"))
+        .await;
     assert_eq!(s, StatusCode::OK, "a retry while allowed replays: {v}");
-    assert_eq!(app.audit_count("case.accept.replay", "success").await, 1, "the replay is audited");
+    assert_eq!(
+        app.audit_count("case.accept.replay", "success").await,
+        1,
+        "the replay is audited"
+    );
     let bernard = app.me(BERNARD).await;
-    app.ok(ROUX, &format!("/api/v1/cases/{id}/forward"), json!({"expert_id": bernard})).await;
-    let (s, _) = app.call("POST", Some(ROUX), &path, Some(json!({})), Some("acc-1")).await;
-    assert_eq!(s, StatusCode::NOT_FOUND, "access revoked: the stored answer is not shown again");
+    app.ok(
+        ROUX,
+        &format!("/api/v1/cases/{id}/forward"),
+        json!({"expert_id": bernard}),
+    )
+    .await;
+    let (s, _) = app
+        .call("POST", Some(ROUX), &path, Some(json!({})), Some("acc-1"))
+        .await;
+    assert_eq!(
+        s,
+        StatusCode::NOT_FOUND,
+        "access revoked: the stored answer is not shown again"
+    );
 });
