@@ -144,8 +144,8 @@ impl Db {
                 .map_err(|e| Error::Unavailable(format!("cannot reach PostgreSQL: {e}")))?;
             Ok(Db::Postgres(pool))
         } else {
-            Err(Error::Internal(format!(
-                "unsupported database URL (expected sqlite:// or postgres://): {}",
+            Err(Error::Unavailable(format!(
+                "unsupported database URL (expected sqlite://… or postgres://…): {}",
                 redact_url(url)
             )))
         }
