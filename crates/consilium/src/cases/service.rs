@@ -318,6 +318,40 @@ fn check_text(v: &mut Violations, field: &str, s: &str, required: bool) {
     }
 }
 
+/// Validates an opinion: an answer is required; a visit (work-up first, or consultation)
+/// needs its urgency; the completeness rating is 1–5.
+fn build_opinion(input: AnswerInput) -> Result<Opinion> {
+    let mut v = Violations::default();
+    check_text(&mut v, "answer", &input.answer, true);
+    check_text(&mut v, "context", &input.context, false);
+    check_text(&mut v, "recommendations", &input.recommendations, false);
+    let visit_needed = input.visit_needed || input.kind != OpinionKind::Advice;
+    if visit_needed && input.visit_urgency.is_none() {
+        v.push(
+            "visit_urgency",
+            "say how urgent the visit is (routine or urgent)",
+        );
+    }
+    if !rating_ok(input.request_completeness) {
+        v.push("request_completeness", "must be between 1 and 5");
+    }
+    v.into_result()?;
+    Ok(Opinion {
+        kind: input.kind,
+        context: input.context.trim().into(),
+        answer: input.answer.trim().into(),
+        recommendations: input.recommendations.trim().into(),
+        follow_up: input.follow_up,
+        visit_needed,
+        visit_urgency: if visit_needed {
+            input.visit_urgency
+        } else {
+            None
+        },
+        request_completeness: input.request_completeness,
+    })
+}
+
 /// What a transition did, for the timeline and the audit trail.
 struct Applied {
     details: serde_json::Value,
@@ -1033,58 +1067,8 @@ impl Platform {
     }
 
     pub async fn answer(&self, ctx: &Ctx, id: &str, input: AnswerInput) -> Result<CaseView> {
-        self.change(
-            ctx,
-            id,
-            "case.answer",
-            Some(Transition::Answer),
-            |_p, _tx, _me, r, now| {
-                Box::pin(async move {
-                    let mut v = Violations::default();
-                    check_text(&mut v, "answer", &input.answer, true);
-                    check_text(&mut v, "context", &input.context, false);
-                    check_text(&mut v, "recommendations", &input.recommendations, false);
-                    if input.kind == OpinionKind::Consultation {
-                        v.push(
-                            "kind",
-                            "use convert_to_consultation to ask for a consultation",
-                        );
-                    }
-                    let visit_needed =
-                        input.visit_needed || input.kind == OpinionKind::WorkupBeforeVisit;
-                    if visit_needed && input.visit_urgency.is_none() {
-                        v.push(
-                            "visit_urgency",
-                            "say how urgent the visit is (routine or urgent)",
-                        );
-                    }
-                    if !rating_ok(input.request_completeness) {
-                        v.push("request_completeness", "must be between 1 and 5");
-                    }
-                    v.into_result()?;
-                    let opinion = Opinion {
-                        kind: input.kind,
-                        context: input.context.trim().into(),
-                        answer: input.answer.trim().into(),
-                        recommendations: input.recommendations.trim().into(),
-                        follow_up: input.follow_up,
-                        visit_needed,
-                        visit_urgency: if visit_needed {
-                            input.visit_urgency
-                        } else {
-                            None
-                        },
-                        request_completeness: input.request_completeness,
-                    };
-                    r.opinion = Some(serde_json::to_string(&opinion).map_err(Error::internal)?);
-                    r.answered_at = Some(now.micros());
-                    Ok(Applied::new(
-                        json!({"kind": opinion.kind, "visit_needed": visit_needed}),
-                    ))
-                })
-            },
-        )
-        .await
+        self.give_opinion(ctx, id, "case.answer", Transition::Answer, input)
+            .await
     }
 
     pub async fn convert_to_consultation(
@@ -1093,37 +1077,54 @@ impl Platform {
         id: &str,
         input: ConvertInput,
     ) -> Result<CaseView> {
-        self.change(
+        let as_answer = AnswerInput {
+            kind: OpinionKind::Consultation,
+            context: input.context,
+            answer: input.answer,
+            recommendations: input.recommendations,
+            follow_up: input.follow_up,
+            visit_needed: true,
+            visit_urgency: Some(input.urgency),
+            request_completeness: input.request_completeness,
+        };
+        self.give_opinion(
             ctx,
             id,
             "case.convert_to_consultation",
-            Some(Transition::ConvertToConsultation),
-            |_p, _tx, _me, r, now| {
-                Box::pin(async move {
-                    let mut v = Violations::default();
-                    check_text(&mut v, "answer", &input.answer, true);
-                    check_text(&mut v, "context", &input.context, false);
-                    check_text(&mut v, "recommendations", &input.recommendations, false);
-                    if !rating_ok(input.request_completeness) {
-                        v.push("request_completeness", "must be between 1 and 5");
-                    }
-                    v.into_result()?;
-                    let opinion = Opinion {
-                        kind: OpinionKind::Consultation,
-                        context: input.context.trim().into(),
-                        answer: input.answer.trim().into(),
-                        recommendations: input.recommendations.trim().into(),
-                        follow_up: input.follow_up,
-                        visit_needed: true,
-                        visit_urgency: Some(input.urgency),
-                        request_completeness: input.request_completeness,
-                    };
-                    r.opinion = Some(serde_json::to_string(&opinion).map_err(Error::internal)?);
-                    r.answered_at = Some(now.micros());
-                    Ok(Applied::new(json!({"urgency": input.urgency})))
-                })
-            },
+            Transition::ConvertToConsultation,
+            as_answer,
         )
+        .await
+    }
+
+    /// Records the expert's structured opinion (the content of the future report).
+    async fn give_opinion(
+        &self,
+        ctx: &Ctx,
+        id: &str,
+        action: &'static str,
+        transition: Transition,
+        input: AnswerInput,
+    ) -> Result<CaseView> {
+        self.change(ctx, id, action, Some(transition), |_p, _tx, _me, r, now| {
+            Box::pin(async move {
+                // Authorisation has passed by now: only then is the input judged.
+                if transition == Transition::Answer && input.kind == OpinionKind::Consultation {
+                    return Err(Error::invalid(
+                        "kind",
+                        "use convert-to-consultation to ask for a consultation",
+                    ));
+                }
+                let opinion = build_opinion(input)?;
+                r.opinion = Some(serde_json::to_string(&opinion).map_err(Error::internal)?);
+                r.answered_at = Some(now.micros());
+                Ok(Applied::new(json!({
+                    "kind": opinion.kind,
+                    "visit_needed": opinion.visit_needed,
+                    "visit_urgency": opinion.visit_urgency,
+                })))
+            })
+        })
         .await
     }
 
