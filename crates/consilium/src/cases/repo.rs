@@ -359,15 +359,16 @@ pub struct SummaryRow {
     pub updated_at: i64,
 }
 
-const SUMMARY: &str =
+const SUMMARY_COLUMNS: &str =
     "SELECT c.id, c.number, c.state, c.urgency, c.specialty, c.reason, c.patient_id,
         COALESCE(pa.used_family_name, pa.birth_family_name) AS patient_family_name,
         pa.given_names AS patient_given_names, pa.birth_date AS patient_birth_date,
         c.requester_id, rq.first_name AS requester_first, rq.last_name AS requester_last,
         rq.profession AS requester_profession, c.assigned_expert_id, c.team_id, t.name AS team_name,
-        c.submitted_at, c.deadline_at, c.created_at, c.updated_at
-    FROM cases c
-    JOIN patients pa ON pa.id = c.patient_id
+        c.submitted_at, c.deadline_at, c.created_at, c.updated_at";
+
+/// The names shown in a list line; `c` is the case.
+const SUMMARY_JOINS: &str = "JOIN patients pa ON pa.id = c.patient_id
     JOIN professionals rq ON rq.id = c.requester_id
     LEFT JOIN teams t ON t.id = c.team_id";
 
@@ -418,26 +419,36 @@ pub async fn list(tx: &mut Tx, f: &ListFilter<'_>) -> Result<Vec<SummaryRow>> {
     };
     let has_after = f.after.is_some();
     let (a_key, a_id) = f.after.clone().unwrap_or((0, String::new()));
+    let summary = format!("{SUMMARY_COLUMNS} FROM cases c {SUMMARY_JOINS}");
+    let after_deadline = "($5 = FALSE OR c.deadline_at > $2 OR (c.deadline_at = $2 AND c.id > $3))";
     let sql = match f.view {
         View::Requested => format!(
-            "{SUMMARY} WHERE c.requester_id = $1{states_sql}{overdue_sql}
+            "{summary} WHERE c.requester_id = $1{states_sql}{overdue_sql}
                AND ($5 = FALSE OR c.created_at < $2 OR (c.created_at = $2 AND c.id < $3))
              ORDER BY c.created_at DESC, c.id DESC LIMIT $6"
         ),
+        // The page is chosen from `cases` alone, through the indexes; names are then joined
+        // for the page's rows only, not for every open case of the expert and their teams.
         View::Inbox => format!(
-            "SELECT * FROM (
-                {SUMMARY} WHERE c.assigned_expert_id = $1 AND c.state IN ('assigned', 'in_progress', 'awaiting_info')
+            "{SUMMARY_COLUMNS} FROM (
+                SELECT c.id, c.deadline_at FROM cases c
+                 WHERE c.assigned_expert_id = $1 AND c.state IN ('assigned', 'in_progress', 'awaiting_info'){states_sql}{overdue_sql}
+                   AND {after_deadline}
                 UNION ALL
-                {SUMMARY} WHERE c.team_id IN (SELECT team_id FROM team_members WHERE professional_id = $1)
-                    AND c.state = 'submitted' AND c.assigned_expert_id IS NULL
-             ) c WHERE 1 = 1{states_sql}{overdue_sql}
-               AND ($5 = FALSE OR c.deadline_at > $2 OR (c.deadline_at = $2 AND c.id > $3))
-             ORDER BY c.deadline_at, c.id LIMIT $6"
+                SELECT c.id, c.deadline_at FROM cases c
+                 WHERE c.team_id IN (SELECT team_id FROM team_members WHERE professional_id = $1)
+                   AND c.state = 'submitted' AND c.assigned_expert_id IS NULL{states_sql}{overdue_sql}
+                   AND {after_deadline}
+                ORDER BY deadline_at, id LIMIT $6
+             ) page
+             JOIN cases c ON c.id = page.id
+             {SUMMARY_JOINS}
+             ORDER BY c.deadline_at, c.id"
         ),
         View::Team => format!(
-            "{SUMMARY} WHERE c.team_id IN (SELECT team_id FROM team_members WHERE professional_id = $1 AND is_assigner = TRUE)
+            "{summary} WHERE c.team_id IN (SELECT team_id FROM team_members WHERE professional_id = $1 AND is_assigner = TRUE)
                AND c.state <> 'draft'{states_sql}{overdue_sql}
-               AND ($5 = FALSE OR c.deadline_at > $2 OR (c.deadline_at = $2 AND c.id > $3))
+               AND {after_deadline}
              ORDER BY c.deadline_at, c.id LIMIT $6"
         ),
     };
