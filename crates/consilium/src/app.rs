@@ -32,9 +32,12 @@ impl App {
     }
 
     pub async fn from_platform(config: Config, platform: Platform) -> anyhow::Result<App> {
-        let listener = TcpListener::bind(&config.listen)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot listen on '{}' (CONSILIUM_LISTEN): {e}", config.listen))?;
+        let listener = TcpListener::bind(&config.listen).await.map_err(|e| {
+            anyhow::anyhow!(
+                "cannot listen on '{}' (CONSILIUM_LISTEN): {e}",
+                config.listen
+            )
+        })?;
         let addr = listener.local_addr()?;
         let state = Arc::new(AppState {
             platform: platform.clone(),
