@@ -11,6 +11,7 @@
 //!                                               # and dropped)
 //! BENCH_CASES=…, BENCH_AUDIT=…                  # override the data set sizes
 //! BENCH_KEEP=1                                  # keep the database, print where it is
+//! BENCH_ONLY=w2,w4,health,create,verify         # run only these measurements
 //! ```
 //!
 //! The server runs in-process on 127.0.0.1:0 and is driven over HTTP by tokio tasks with
@@ -460,6 +461,9 @@ async fn bench_on(backend: &'static str, sizes: &Sizes, config: Config) -> Vec<F
 
     let mut figs = Vec::new();
     let mut measure = async |op: Op, clients: usize, ops: usize, label: &str| {
+        if !wanted(op.key()) {
+            return;
+        }
         // A short warm-up (connections, caches), not counted.
         drive(&shared, op, clients, sizes.warmup.min(ops), sizes.max_time).await;
         let r = drive(&shared, op, clients, ops, sizes.max_time).await;
@@ -528,7 +532,7 @@ async fn bench_on(backend: &'static str, sizes: &Sizes, config: Config) -> Vec<F
     // Audit verify, on a fresh pool (the server closed its own when it stopped).
     let db = Db::connect(&url).await.expect("reconnect");
     let mut best: Option<(u64, f64)> = None;
-    for _ in 0..3 {
+    for _ in 0..if wanted("verify") { 3 } else { 0 } {
         let t = Instant::now();
         let report = audit::verify(&db)
             .await
@@ -640,6 +644,25 @@ enum Op {
     ReadCase,
     Healthz,
     CreateSubmit,
+}
+
+impl Op {
+    /// Its name in `BENCH_ONLY`.
+    fn key(self) -> &'static str {
+        match self {
+            Op::Inbox => "w2",
+            Op::ReadCase => "w4",
+            Op::Healthz => "health",
+            Op::CreateSubmit => "create",
+        }
+    }
+}
+
+/// `BENCH_ONLY=w2,w4,health,create,verify` runs only those measurements (default: all).
+fn wanted(key: &str) -> bool {
+    std::env::var("BENCH_ONLY")
+        .map(|v| v.split(',').any(|k| k.trim() == key))
+        .unwrap_or(true)
 }
 
 struct Shared {
