@@ -288,13 +288,7 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<std::process::ExitCode>
                     println!("{t}");
                     Ok(std::process::ExitCode::SUCCESS)
                 }
-                Err(consilium::kernel::Error::Invalid(errs)) => {
-                    for e in errs {
-                        eprintln!("{}: {}", e.field, e.message);
-                    }
-                    Ok(std::process::ExitCode::from(2))
-                }
-                Err(e) => Err(e.into()),
+                Err(e) => usage_error(e),
             }
         }
         Command::Org {
@@ -366,13 +360,7 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<std::process::ExitCode>
                     println!("{token}");
                     Ok(std::process::ExitCode::SUCCESS)
                 }
-                Err(consilium::kernel::Error::Invalid(errs)) => {
-                    for e in errs {
-                        eprintln!("{}: {}", e.field, e.message);
-                    }
-                    Ok(std::process::ExitCode::from(2))
-                }
-                Err(e) => Err(e.into()),
+                Err(e) => usage_error(e),
             }
         }
         Command::Healthcheck => {
@@ -388,6 +376,19 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<std::process::ExitCode>
                 }
             }
         }
+    }
+}
+
+/// Invalid input is the user's to fix: each field on stderr and exit 2; anything else fails.
+fn usage_error(e: consilium::kernel::Error) -> anyhow::Result<std::process::ExitCode> {
+    match e {
+        consilium::kernel::Error::Invalid(errs) => {
+            for e in errs {
+                eprintln!("{}: {}", e.field, e.message);
+            }
+            Ok(std::process::ExitCode::from(2))
+        }
+        e => Err(e.into()),
     }
 }
 
