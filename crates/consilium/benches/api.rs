@@ -958,19 +958,7 @@ const REASONS: [(&str, &str); 6] = [
     ("Douleur du genou", "Imagerie avant consultation ?"),
 ];
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum S {
-    Draft,
-    Submitted,
-    Assigned,
-    InProgress,
-    AwaitingInfo,
-    Answered,
-    Closed,
-    Declined,
-    Cancelled,
-    Expired,
-}
+use consilium::cases::CaseState as S;
 
 /// Realistic mix: most cases are finished history; about 13 % are open.
 fn pick_state(rng: &mut StdRng) -> S {
@@ -990,21 +978,6 @@ fn pick_state(rng: &mut StdRng) -> S {
         .iter()
         .find(|(p, _)| x < *p)
         .map_or(S::Expired, |(_, s)| *s)
-}
-
-fn state_str(s: S) -> &'static str {
-    match s {
-        S::Draft => "draft",
-        S::Submitted => "submitted",
-        S::Assigned => "assigned",
-        S::InProgress => "in_progress",
-        S::AwaitingInfo => "awaiting_info",
-        S::Answered => "answered",
-        S::Closed => "closed",
-        S::Declined => "declined",
-        S::Cancelled => "cancelled",
-        S::Expired => "expired",
-    }
 }
 
 struct Pro {
@@ -1311,7 +1284,7 @@ async fn seed(p: &Platform, sizes: &Sizes) -> Seeded {
                 number: format!("TE-{year}-{:06}", *counter),
                 patient_id: pid,
                 requester_id: req.id.clone(),
-                state: state_str(state).into(),
+                state: state.as_str().into(),
                 specialty: Some(TEAM_SPECIALTIES[e / TEAM_SIZE].into()),
                 target_expert_id: (!to_team).then(|| expert.id.clone()),
                 target_team_id: to_team.then(|| team.clone()),
