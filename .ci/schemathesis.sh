@@ -7,15 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m pip install --quiet --disable-pip-version-check "schemathesis==4.32.5" >/dev/null 2>&1 \
   || python3 -m pip install --quiet --disable-pip-version-check schemathesis
-BIN="${CARGO_TARGET_DIR:-target}/debug/consilium"
-DIR=$(mktemp -d)
-PORT=$((20000 + RANDOM % 20000))
-export CONSILIUM_DATA_DIR="$DIR" CONSILIUM_LISTEN="127.0.0.1:$PORT"
-cleanup() { [ -n "${PID:-}" ] && kill "$PID" 2>/dev/null; rm -rf "$DIR"; }
-trap cleanup EXIT
-"$BIN" serve --demo >"$DIR/serve.log" 2>&1 &
-PID=$!
-for _ in $(seq 1 100); do "$BIN" healthcheck >/dev/null 2>&1 && break; sleep 0.2; done
+source .ci/demo-server.sh
 for token in csl_demo_martin csl_demo_lefebvre csl_demo_bernard; do
   echo "--- schemathesis as $token"
   st run "http://127.0.0.1:$PORT/api/openapi.json" -H "Authorization: Bearer $token" \

@@ -3,17 +3,7 @@
 # HTTP with curl, then the other commands against the same configuration.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --locked --quiet
-BIN="${CARGO_TARGET_DIR:-target}/debug/consilium"
-DIR=$(mktemp -d)
-PORT=$((20000 + RANDOM % 20000))
-export CONSILIUM_DATA_DIR="$DIR" CONSILIUM_LISTEN="127.0.0.1:$PORT"
-cleanup() { [ -n "${PID:-}" ] && kill "$PID" 2>/dev/null; rm -rf "$DIR"; }
-trap cleanup EXIT
-
-"$BIN" serve --demo >"$DIR/serve.log" 2>&1 &
-PID=$!
-for _ in $(seq 1 100); do "$BIN" healthcheck >/dev/null 2>&1 && break; sleep 0.2; done
+source .ci/demo-server.sh
 "$BIN" healthcheck
 grep -q "csl_demo_martin" "$DIR/serve.log"
 URL="http://127.0.0.1:$PORT/api/v1"

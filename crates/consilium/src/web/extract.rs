@@ -53,8 +53,11 @@ pub struct Call<T> {
 }
 
 #[allow(clippy::result_large_err)]
-pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
-    let bytes = if bytes.iter().all(u8::is_ascii_whitespace) {
+/// Parses a JSON object. A request that sends no body at all (no `Content-Type`, nothing or
+/// only blanks) counts as `{}`, so `curl -X POST …/accept` works; a body declared as JSON
+/// must be JSON.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8], declared_json: bool) -> Result<T, Problem> {
+    let bytes = if !declared_json && bytes.iter().all(u8::is_ascii_whitespace) {
         b"{}".as_slice()
     } else {
         bytes
@@ -98,6 +101,7 @@ impl<T: DeserializeOwned> FromRequest<Arc<AppState>> for Call<T> {
     async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, Problem> {
         let (parts, body) = req.into_parts();
         let ctx = authenticate(&parts, state).await?;
+        let declared_json = parts.headers.contains_key(header::CONTENT_TYPE);
         if let Some(ct) = parts.headers.get(header::CONTENT_TYPE)
             && !ct
                 .to_str()
@@ -158,7 +162,7 @@ impl<T: DeserializeOwned> FromRequest<Arc<AppState>> for Call<T> {
                 .into());
             }
         };
-        let body = parse_json(&bytes)?;
+        let body = parse_json(&bytes, declared_json)?;
         Ok(Call { ctx, body })
     }
 }
@@ -182,16 +186,22 @@ mod tests {
 
     #[test]
     fn errors_name_the_field() {
-        let e = parse_json::<Outer>(br#"{"inner": {"a": 1}}"#).expect_err("missing name");
+        let e = parse_json::<Outer>(br#"{"inner": {"a": 1}}"#, true).expect_err("missing name");
         assert_eq!(e.errors[0].field, "name");
-        let e = parse_json::<Outer>(br#"{"inner": {}, "name": "x"}"#).expect_err("missing a");
+        let e = parse_json::<Outer>(br#"{"inner": {}, "name": "x"}"#, true).expect_err("missing a");
         assert_eq!(e.errors[0].field, "inner.a");
-        let e =
-            parse_json::<Outer>(br#"{"inner": {"a": 300}, "name": "x"}"#).expect_err("overflow");
+        let e = parse_json::<Outer>(br#"{"inner": {"a": 300}, "name": "x"}"#, true)
+            .expect_err("overflow");
         assert_eq!(e.errors[0].field, "inner.a");
-        let e = parse_json::<Inner>(b"[1]").expect_err("array for a struct");
+        let e = parse_json::<Inner>(b"[1]", true).expect_err("array for a struct");
         assert_eq!(e.errors[0].message, "must be a JSON object");
-        let e = parse_json::<Outer>(b"{not json").expect_err("syntax");
+        let e = parse_json::<Inner>(b"\n", true).expect_err("declared JSON, blank body");
+        assert_eq!(e.errors[0].field, "body");
+        assert!(
+            parse_json::<super::super::api::Empty>(b"", false).is_ok(),
+            "no body at all"
+        );
+        let e = parse_json::<Outer>(b"{not json", true).expect_err("syntax");
         assert_eq!(e.errors[0].field, "body");
         assert!(e.errors[0].message.contains("not valid JSON"));
     }
