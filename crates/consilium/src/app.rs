@@ -15,6 +15,8 @@ pub struct App {
     pub platform: Platform,
     listener: TcpListener,
     router: axum::Router,
+    /// Poll interval of the job worker, when this instance runs one.
+    worker: Option<std::time::Duration>,
 }
 
 impl App {
@@ -39,6 +41,9 @@ impl App {
             )
         })?;
         let addr = listener.local_addr()?;
+        let worker = config
+            .jobs_worker
+            .then(|| std::time::Duration::from_millis(config.jobs_poll_ms.max(10)));
         let state = Arc::new(AppState {
             platform: platform.clone(),
             config,
@@ -49,18 +54,31 @@ impl App {
             platform,
             listener,
             router: web::router(state),
+            worker,
         })
     }
 
-    /// Serves until `shutdown` resolves, then finishes in-flight requests.
+    /// Serves (and runs the job worker) until `shutdown` resolves, then finishes in-flight
+    /// requests and the job being run.
     pub async fn run(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let worker = self
+            .worker
+            .map(|poll| tokio::spawn(crate::jobs::worker(self.platform.clone(), poll, stop_rx)));
+        let served = axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                let _ = stop_tx.send(true);
+            })
+            .await;
+        if let Some(w) = worker {
+            let _ = w.await;
+        }
         self.platform.db.close().await;
+        served?;
         Ok(())
     }
 }

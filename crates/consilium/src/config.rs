@@ -19,6 +19,12 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Log format: `text` or `json`.
     pub log_format: String,
+    /// Whether `serve` runs the job worker (mail, timers). Turn it off only on an instance
+    /// that must not do background work; at least one instance must run it.
+    pub jobs_worker: bool,
+    /// How often an idle worker looks for due jobs, in milliseconds (timers fire within
+    /// this delay; an enqueue in the same process wakes it at once).
+    pub jobs_poll_ms: u64,
 }
 
 impl Default for Config {
@@ -29,6 +35,8 @@ impl Default for Config {
             listen: "127.0.0.1:8080".into(),
             max_body_bytes: 1024 * 1024,
             log_format: "text".into(),
+            jobs_worker: true,
+            jobs_poll_ms: 500,
         }
     }
 }

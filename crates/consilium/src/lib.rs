@@ -11,6 +11,7 @@ pub mod demo;
 pub mod directory;
 pub mod idempotency;
 pub mod identifiers;
+pub mod jobs;
 pub mod kernel;
 pub mod patients;
 pub mod platform;

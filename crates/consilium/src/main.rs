@@ -48,8 +48,30 @@ enum Command {
         #[command(subcommand)]
         command: OrgCommand,
     },
+    /// The job queue (mail, timers): list jobs, retry dead ones.
+    Jobs {
+        #[command(subcommand)]
+        command: JobsCommand,
+    },
     /// Check that the configured server answers on /readyz (exit 0) or not (exit 1).
     Healthcheck,
+}
+
+#[derive(Subcommand)]
+enum JobsCommand {
+    /// List jobs (one JSON line each), most recently changed first.
+    List {
+        /// Only dead jobs (given up after their last attempt): the dead-letter list.
+        #[arg(long)]
+        dead: bool,
+        /// Only jobs in this state (pending, running, done, dead).
+        #[arg(long, conflicts_with = "dead")]
+        state: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+    /// Put a dead job back in the queue, due now, with its attempts reset.
+    Retry { id: String },
 }
 
 #[derive(Subcommand)]
@@ -361,6 +383,42 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<std::process::ExitCode>
                     Ok(std::process::ExitCode::SUCCESS)
                 }
                 Err(e) => usage_error(e),
+            }
+        }
+        Command::Jobs {
+            command: JobsCommand::List { dead, state, limit },
+        } => {
+            use consilium::jobs::JobState;
+            let state = match (dead, state) {
+                (true, _) => Some(JobState::Dead),
+                (false, Some(s)) => Some(JobState::parse(&s).ok_or_else(|| {
+                    anyhow::anyhow!("unknown state '{s}' (pending, running, done, dead)")
+                })?),
+                (false, None) => None,
+            };
+            let p = open(&config).await?;
+            let mut tx = p.db.begin().await?;
+            let rows = consilium::jobs::repo::list(&mut tx, state, limit.clamp(1, 10_000)).await?;
+            tx.commit().await?;
+            for r in &rows {
+                println!("{}", serde_json::to_string(r)?);
+            }
+            eprintln!("{} job(s)", rows.len());
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::Jobs {
+            command: JobsCommand::Retry { id },
+        } => {
+            let p = open(&config).await?;
+            let mut tx = p.db.begin().await?;
+            let ok = consilium::jobs::repo::retry_dead(&mut tx, p.now(), &id).await?;
+            tx.commit().await?;
+            if ok {
+                println!("job {id} is pending again");
+                Ok(std::process::ExitCode::SUCCESS)
+            } else {
+                eprintln!("no dead job with id {id}");
+                Ok(std::process::ExitCode::FAILURE)
             }
         }
         Command::Healthcheck => {

@@ -10,6 +10,10 @@ use std::sync::Arc;
 pub struct Platform {
     pub db: Db,
     pub clock: Arc<dyn Clock>,
+    /// Handlers of the job queue, by kind.
+    pub jobs: crate::jobs::Registry,
+    /// How long a worker keeps a claimed job before another may take it.
+    pub jobs_lease_seconds: i64,
 }
 
 /// Per-request context: who acts, and the idempotency key of a retried POST.
@@ -44,7 +48,12 @@ impl Ctx {
 
 impl Platform {
     pub fn new(db: Db, clock: Arc<dyn Clock>) -> Self {
-        Self { db, clock }
+        Self {
+            db,
+            clock,
+            jobs: crate::jobs::Registry::with_builtin(),
+            jobs_lease_seconds: crate::jobs::DEFAULT_LEASE_SECONDS,
+        }
     }
 
     pub fn now(&self) -> Timestamp {

@@ -84,6 +84,9 @@ impl TestApp {
         let mut config = Config {
             data_dir: dir.path().to_path_buf(),
             listen: "127.0.0.1:0".into(),
+            // Tests run the job queue themselves (`run_jobs`) after moving the clock; a
+            // test that wants the server's worker turns it on in `start_with`.
+            jobs_worker: false,
             ..Config::default()
         };
         let mut pg_db = None;
@@ -304,6 +307,20 @@ impl TestApp {
         let q = sqlx::AssertSqlSafe(sql.to_string());
         with_pool!(self.db(), |p| sqlx::query_scalar(q).fetch_one(p).await)
             .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// Runs every job due at the test clock's current instant (and those they enqueue due
+    /// now), as the server's worker would.
+    pub async fn run_jobs(&self) -> consilium::jobs::RunReport {
+        consilium::jobs::run_due_jobs(&self.platform)
+            .await
+            .expect("jobs run")
+    }
+
+    /// Moves the test clock forward by `seconds` and runs the jobs then due.
+    pub async fn advance(&self, seconds: i64) -> consilium::jobs::RunReport {
+        self.clock.advance_seconds(seconds);
+        self.run_jobs().await
     }
 
     pub fn system() -> Ctx {

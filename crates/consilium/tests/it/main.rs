@@ -7,4 +7,5 @@ mod harness;
 mod access;
 mod audit;
 mod directory;
+mod jobs;
 mod lifecycle;
