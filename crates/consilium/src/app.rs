@@ -29,7 +29,7 @@ impl App {
         config.prepare_data_dir()?;
         let db = Db::connect(&config.database_url()).await?;
         db.migrate().await?;
-        let platform = Platform::new(db, clock);
+        let platform = Platform::new(db, clock).with_auth(config.auth_settings()?);
         Self::from_platform(config, platform).await
     }
 
@@ -68,12 +68,16 @@ impl App {
         let worker = self
             .worker
             .map(|poll| tokio::spawn(crate::jobs::worker(self.platform.clone(), poll, stop_rx)));
-        let served = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                let _ = stop_tx.send(true);
-            })
-            .await;
+        let served = axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        })
+        .await;
         if let Some(w) = worker {
             let _ = w.await;
         }

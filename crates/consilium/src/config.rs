@@ -25,6 +25,24 @@ pub struct Config {
     /// How often an idle worker looks for due jobs, in milliseconds (timers fire within
     /// this delay; an enqueue in the same process wakes it at once).
     pub jobs_poll_ms: u64,
+    /// The address users reach the platform at (e.g. `https://consilium.example.org`): links
+    /// in emails, and the `Origin` a browser must send with state-changing requests. When
+    /// unset, the `Origin` must match the request's `Host`.
+    pub public_url: Option<String>,
+    /// A browser session unused this long ends.
+    pub session_idle_minutes: i64,
+    /// A browser session ends this long after sign-in, however active.
+    pub session_absolute_hours: i64,
+    /// Argon2id memory cost, in KiB.
+    pub argon2_memory_kib: u32,
+    /// Argon2id passes.
+    pub argon2_iterations: u32,
+    /// Argon2id lanes.
+    pub argon2_parallelism: u32,
+    /// Failed sign-ins (or second-factor codes) per account before a delay is imposed.
+    pub login_max_failures: i64,
+    /// Failed attempts per client address before a delay is imposed.
+    pub login_max_failures_per_address: i64,
 }
 
 impl Default for Config {
@@ -37,6 +55,14 @@ impl Default for Config {
             log_format: "text".into(),
             jobs_worker: true,
             jobs_poll_ms: 500,
+            public_url: None,
+            session_idle_minutes: 30,
+            session_absolute_hours: 12,
+            argon2_memory_kib: 19 * 1024,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
+            login_max_failures: 5,
+            login_max_failures_per_address: 30,
         }
     }
 }
@@ -61,6 +87,24 @@ impl Config {
             Some(u) if !u.trim().is_empty() => u.clone(),
             _ => format!("sqlite://{}", self.data_dir.join("consilium.db").display()),
         }
+    }
+
+    /// Sign-in settings from this configuration.
+    pub fn auth_settings(&self) -> crate::kernel::Result<crate::auth::service::AuthSettings> {
+        use crate::auth::password::{Argon2Params, Hasher};
+        use crate::kernel::time::MICROS_PER_SECOND;
+        let hasher = Hasher::new(Argon2Params {
+            memory_kib: self.argon2_memory_kib,
+            iterations: self.argon2_iterations,
+            parallelism: self.argon2_parallelism,
+        })?;
+        let mut s = crate::auth::service::AuthSettings::new(hasher);
+        let minute = 60 * MICROS_PER_SECOND;
+        s.lifetimes.idle = self.session_idle_minutes.max(1) * minute;
+        s.lifetimes.absolute = self.session_absolute_hours.max(1) * 60 * minute;
+        s.per_account.max_failures = self.login_max_failures.max(1);
+        s.per_address.max_failures = self.login_max_failures_per_address.max(1);
+        Ok(s)
     }
 
     /// Creates the data directory for a SQLite database that lives in it.

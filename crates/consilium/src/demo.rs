@@ -29,6 +29,8 @@ pub struct DemoUser {
     pub role: &'static str,
     pub rpps: String,
     pub token: String,
+    /// Password for the sign-in page (synthetic, like everything in the demo).
+    pub password: String,
 }
 
 #[derive(Debug, Clone)]
@@ -41,16 +43,20 @@ impl DemoInfo {
     pub fn banner(&self, base: &str) -> String {
         let mut s = String::new();
         s.push_str(if self.created {
-            "Demo data seeded (synthetic). Demo users and their bearer tokens:\n"
+            "Demo data seeded (synthetic). Demo users, their bearer tokens and passwords:\n"
         } else {
-            "Demo data already present. Demo users and their bearer tokens:\n"
+            "Demo data already present. Demo users, their bearer tokens and passwords:\n"
         });
         for u in &self.users {
             s.push_str(&format!(
-                "  {:<26} {:<38} RPPS {}  token {}\n",
-                u.name, u.role, u.rpps, u.token
+                "  {:<26} {:<38} RPPS {}  token {}  password {}\n",
+                u.name, u.role, u.rpps, u.token, u.password
             ));
         }
+        s.push_str(&format!(
+            "Sign in at {base}/auth/login with the RPPS and password (doctors, midwives and \
+             administrators enrol a TOTP second factor at first sign-in).\n"
+        ));
         let first = self
             .users
             .first()
@@ -153,6 +159,11 @@ fn token_for(key: &str) -> String {
     format!("csl_demo_{key}")
 }
 
+/// The demo user's password (synthetic data only).
+pub fn password_for(key: &str) -> String {
+    format!("{key}-demo-consilium")
+}
+
 fn users() -> Vec<DemoUser> {
     PEOPLE
         .iter()
@@ -162,6 +173,7 @@ fn users() -> Vec<DemoUser> {
             role: p.role,
             rpps: demo_rpps(i as u32 + 1),
             token: token_for(p.key),
+            password: password_for(p.key),
         })
         .collect()
 }
@@ -189,7 +201,7 @@ pub async fn seed(p: &Platform) -> Result<DemoInfo> {
     }
     let real_now = p.now();
     let clock = ManualClock::new(real_now.plus_days(-12));
-    let dp = Platform::new(p.db.clone(), Arc::new(clock.clone()));
+    let dp = p.with_clock(Arc::new(clock.clone()));
     let sys = Ctx::system("demo");
 
     let msp = dp
@@ -273,6 +285,8 @@ pub async fn seed(p: &Platform) -> Result<DemoInfo> {
                 },
                 &[(org.clone(), role)],
             )
+            .await?;
+        dp.set_password(&sys, &pro.id, &password_for(person.key))
             .await?;
         let mut tx = dp.db.begin().await?;
         insert_token(

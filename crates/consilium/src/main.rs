@@ -154,7 +154,8 @@ async fn open(config: &Config) -> anyhow::Result<Platform> {
         .context("cannot create the data directory")?;
     let db = Db::connect(&config.database_url()).await?;
     db.migrate().await?;
-    Ok(Platform::new(db, Arc::new(consilium::kernel::SystemClock)))
+    Ok(Platform::new(db, Arc::new(consilium::kernel::SystemClock))
+        .with_auth(config.auth_settings()?))
 }
 
 async fn shutdown_signal() {

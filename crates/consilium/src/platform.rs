@@ -2,9 +2,23 @@
 //! domain adds its `impl Platform` block in its `service.rs`).
 
 use crate::audit::{self, NewEntry};
+use crate::auth::password::{Argon2Params, Hasher};
+use crate::auth::service::AuthSettings;
 use crate::db::{Db, Tx};
 use crate::kernel::{Actor, Clock, Error, Result, Timestamp};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
+
+/// Default settings, built once (building a hasher computes its dummy hash).
+fn default_auth() -> Arc<AuthSettings> {
+    static DEFAULT: LazyLock<Arc<AuthSettings>> = LazyLock::new(|| {
+        let hasher = Hasher::new(Argon2Params::default()).unwrap_or_else(|e| {
+            // The default parameters are valid; this cannot happen.
+            panic!("default Argon2 parameters: {e}")
+        });
+        Arc::new(AuthSettings::new(hasher))
+    });
+    DEFAULT.clone()
+}
 
 #[derive(Clone)]
 pub struct Platform {
@@ -14,6 +28,8 @@ pub struct Platform {
     pub jobs: crate::jobs::Registry,
     /// How long a worker keeps a claimed job before another may take it.
     pub jobs_lease_seconds: i64,
+    /// Sign-in settings (password hashing, session lifetimes, throttling).
+    pub auth: Arc<AuthSettings>,
 }
 
 /// Per-request context: who acts, and the idempotency key of a retried POST.
@@ -21,6 +37,8 @@ pub struct Platform {
 pub struct Ctx {
     pub actor: Actor,
     pub idempotency: Option<IdempotencyKey>,
+    /// The browser session the request came with, if any (not for bearer tokens).
+    pub session: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -35,6 +53,7 @@ impl Ctx {
         Self {
             actor,
             idempotency: None,
+            session: None,
         }
     }
     pub fn system(name: &'static str) -> Self {
@@ -47,12 +66,27 @@ impl Ctx {
 }
 
 impl Platform {
+    /// A platform with default sign-in settings (see [`Platform::with_auth`]).
     pub fn new(db: Db, clock: Arc<dyn Clock>) -> Self {
         Self {
             db,
             clock,
             jobs: crate::jobs::Registry::with_builtin(),
             jobs_lease_seconds: crate::jobs::DEFAULT_LEASE_SECONDS,
+            auth: default_auth(),
+        }
+    }
+
+    pub fn with_auth(mut self, auth: AuthSettings) -> Self {
+        self.auth = Arc::new(auth);
+        self
+    }
+
+    /// The same platform seen through another clock (demo seeding in the past).
+    pub fn with_clock(&self, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            clock,
+            ..self.clone()
         }
     }
 

@@ -1,5 +1,11 @@
-//! Bearer tokens (personal access tokens). Only a SHA-256 of each token is stored; the
-//! token itself is shown once, when created. Interactive sign-in is a later issue.
+//! Authentication. Bearer tokens (personal access tokens, scoped and expiring): only a
+//! SHA-256 of each token is stored; the token itself is shown once, when created. Browser
+//! sign-in (password, second factor, sessions) is in `service.rs`, its rules in `model.rs`.
+
+pub mod model;
+pub mod password;
+pub mod repo;
+pub mod service;
 
 use crate::audit::{self, NewEntry};
 use crate::db::Tx;
@@ -33,18 +39,24 @@ struct TokenActor {
     first_name: String,
     last_name: String,
     profession: String,
+    scope: String,
 }
 
 impl Platform {
     /// The professional behind a bearer token, if the token is known, unexpired, unrevoked
     /// and its owner active. Checked on every request: disabling takes effect at once.
     pub async fn authenticate(&self, token: &str) -> Result<Option<Actor>> {
+        Ok(self.authenticate_token(token).await?.map(|(a, _)| a))
+    }
+
+    /// The professional behind a bearer token and the token's scope.
+    pub async fn authenticate_token(&self, token: &str) -> Result<Option<(Actor, model::Scope)>> {
         if !token.starts_with(TOKEN_PREFIX) || token.len() > 200 {
             return Ok(None);
         }
         let h = hash_token(token);
         let now = self.now().micros();
-        let sql = "SELECT p.id, p.first_name, p.last_name, p.profession
+        let sql = "SELECT p.id, p.first_name, p.last_name, p.profession, t.scope
              FROM api_tokens t JOIN professionals p ON p.id = t.professional_id
              WHERE t.token_hash = $1 AND t.revoked_at IS NULL
                AND (t.expires_at IS NULL OR t.expires_at > $2) AND p.active = TRUE";
@@ -65,15 +77,19 @@ impl Platform {
             }
         };
         Ok(row.map(|r| {
-            Actor::Professional(ProfessionalActor {
-                display_name: crate::directory::model::display_name(
-                    &r.profession,
-                    &r.first_name,
-                    &r.last_name,
-                ),
-                id: r.id,
-                profession: r.profession,
-            })
+            let scope = model::Scope::parse(&r.scope).unwrap_or(model::Scope::Read);
+            (
+                Actor::Professional(ProfessionalActor {
+                    display_name: crate::directory::model::display_name(
+                        &r.profession,
+                        &r.first_name,
+                        &r.last_name,
+                    ),
+                    id: r.id,
+                    profession: r.profession,
+                }),
+                scope,
+            )
         }))
     }
 
@@ -143,19 +159,46 @@ pub async fn insert_token(
     expires_at: Option<i64>,
     now: i64,
 ) -> Result<()> {
-    run!(tx, |c| sqlx::query(
-        "INSERT INTO api_tokens (id, professional_id, token_hash, label, created_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (token_hash) DO NOTHING"
+    insert_scoped_token(
+        tx,
+        &new_id(),
+        professional_id,
+        hash,
+        label,
+        model::Scope::Write,
+        expires_at,
+        now,
     )
-    .bind(new_id())
+    .await
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn insert_scoped_token(
+    tx: &mut Tx,
+    id: &str,
+    professional_id: &str,
+    hash: &str,
+    label: &str,
+    scope: model::Scope,
+    expires_at: Option<i64>,
+    now: i64,
+) -> Result<()> {
+    run!(tx, |c| {
+        sqlx::query(
+        "INSERT INTO api_tokens (id, professional_id, token_hash, label, created_at, expires_at, scope)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (token_hash) DO NOTHING"
+    )
+    .bind(id)
     .bind(professional_id)
     .bind(hash)
     .bind(label)
     .bind(now)
     .bind(expires_at)
+    .bind(scope.as_str())
     .execute(c)
     .await
-    .map(|r| r.rows_affected()))?;
+    .map(|r| r.rows_affected())
+    })?;
     Ok(())
 }
 

@@ -161,6 +161,11 @@ impl Platform {
         if !repo::set_active(&mut tx, id, active).await? {
             return Err(Error::NotFound);
         }
+        if !active {
+            // Disabled: every session ends now (tokens are refused by the active check).
+            self.end_all_sessions(&mut tx, &ctx.actor, id, "disabled")
+                .await?;
+        }
         audit::append(
             &mut tx,
             self.now(),

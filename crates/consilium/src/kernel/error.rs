@@ -41,6 +41,9 @@ pub enum Error {
     },
     #[error("idempotency key reused with a different request")]
     IdempotencyMismatch,
+    /// Too many failed attempts: try again after `retry_after` seconds.
+    #[error("too many attempts, retry after {retry_after} s")]
+    TooManyRequests { retry_after: i64 },
     #[error("service unavailable: {0}")]
     Unavailable(String),
     #[error("internal error: {0}")]

@@ -1,6 +1,7 @@
 //! `/api/v1` handlers.
 
 use super::AppState;
+use super::account;
 use super::extract::{Auth, Call};
 use super::problem::Problem;
 use crate::cases::model::Outcome;
@@ -31,6 +32,19 @@ type Created<T> = std::result::Result<(StatusCode, Json<T>), Problem>;
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/me", get(me))
+        .route("/me/sessions", get(account::list_sessions))
+        .route(
+            "/me/sessions/{id}",
+            axum::routing::delete(account::revoke_session),
+        )
+        .route(
+            "/me/tokens",
+            get(account::list_tokens).post(account::create_token),
+        )
+        .route(
+            "/me/tokens/{id}",
+            axum::routing::delete(account::revoke_token),
+        )
         .route("/codes/professions", get(professions))
         .route("/codes/specialties", get(specialties))
         .route("/directory/organisations", get(list_organisations))

@@ -3,35 +3,127 @@
 
 use super::AppState;
 use super::problem::{Problem, problem};
+use crate::auth::model::{Stage, constant_time_eq};
+use crate::auth::service::ClientInfo;
 use crate::kernel::{Error, FieldError};
 use crate::platform::{Ctx, IdempotencyKey};
 use axum::body::Bytes;
+use axum::extract::ConnectInfo;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// The authenticated caller.
 pub struct Auth(pub Ctx);
 
+/// The browser session cookie (`__Host-`: Secure, Path=/, no Domain).
+pub const SESSION_COOKIE: &str = "__Host-consilium-session";
+/// The sign-in form's CSRF cookie, before there is a session (double submit).
+pub const LOGIN_CSRF_COOKIE: &str = "__Host-consilium-csrf";
+/// The header carrying the session's CSRF token on state-changing API calls made with the
+/// session cookie.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// A cookie's value from the request's `Cookie` headers.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+/// Where the request comes from: the peer address (the connection's) and the user agent.
+pub fn client_info(parts: &Parts) -> ClientInfo {
+    let address = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_else(|| "unknown".into());
+    let user_agent = parts
+        .headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .chars()
+        .take(300)
+        .collect();
+    ClientInfo {
+        address,
+        user_agent,
+    }
+}
+
+pub fn is_safe_method(m: &Method) -> bool {
+    matches!(*m, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// Authenticates by bearer token (API clients) or by session cookie (browsers). A
+/// state-changing request authenticated by cookie must carry the session's CSRF token in
+/// `X-CSRF-Token` (bearer requests cannot be forged cross-site: a browser never adds the
+/// header by itself). A read-only token may only read.
 async fn authenticate(parts: &Parts, state: &Arc<AppState>) -> Result<Ctx, Problem> {
-    let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+    let safe = is_safe_method(&parts.method);
+    if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .unwrap_or_default();
+        return match state.platform.authenticate_token(token).await? {
+            Some((actor, scope)) if scope.allows(safe) => Ok(Ctx::new(actor)),
+            Some((actor, _)) => {
+                state
+                    .platform
+                    .audit_refusal("auth.scope", Some(&actor), "read-only token")
+                    .await?;
+                Err(Error::Forbidden("this token may only read".into()).into())
+            }
+            None => {
+                state
+                    .platform
+                    .audit_auth_failure("unknown, expired or revoked token")
+                    .await?;
+                Err(Error::Unauthenticated.into())
+            }
+        };
+    }
+    let Some(token) = cookie(&parts.headers, SESSION_COOKIE) else {
         return Err(Error::Unauthenticated.into());
     };
-    let token = value
-        .to_str()
-        .ok()
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .unwrap_or_default();
-    match state.platform.authenticate(token).await? {
-        Some(actor) => Ok(Ctx::new(actor)),
-        None => {
+    match state.platform.session(&token).await? {
+        Some(s) if s.stage == Stage::Full => {
+            if !safe {
+                let sent = parts
+                    .headers
+                    .get(CSRF_HEADER)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default();
+                if !constant_time_eq(sent.as_bytes(), s.csrf.as_bytes()) {
+                    state
+                        .platform
+                        .audit_refusal("auth.csrf", Some(&s.actor), "missing or wrong CSRF token")
+                        .await?;
+                    return Err(Error::Forbidden("missing or wrong CSRF token".into()).into());
+                }
+            }
+            let mut ctx = Ctx::new(s.actor);
+            ctx.session = Some(s.id);
+            Ok(ctx)
+        }
+        _ => {
             state
                 .platform
-                .audit_auth_failure("unknown, expired or revoked token")
+                .audit_refusal("auth.session", None, "unknown, ended or incomplete session")
                 .await?;
             Err(Error::Unauthenticated.into())
         }

@@ -1,10 +1,12 @@
 //! HTTP transport: the JSON API under `/api/v1`, its OpenAPI document, health and metrics.
 //! Handlers parse, call one `Platform` use case, and shape the answer; nothing else.
 
+pub mod account;
 pub mod api;
 pub mod extract;
 pub mod metrics;
 pub mod openapi;
+pub mod pages;
 pub mod problem;
 
 use crate::config::Config;
@@ -32,9 +34,14 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics_endpoint))
         .route("/api/openapi.json", get(openapi::serve))
         .nest("/api/v1", api::routes())
+        .merge(pages::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))
         .layer(RequestBodyLimitLayer::new(limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            same_origin_guard,
+        ))
         .layer(axum::middleware::from_fn(security_headers))
         .layer(axum::middleware::from_fn_with_state(
             metrics,
@@ -62,14 +69,61 @@ async fn security_headers(req: axum::extract::Request, next: axum::middleware::N
         HeaderValue::from_static("no-referrer"),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
-    );
+    // HTML pages set their own (still strict) policy; everything else gets the strictest.
+    h.entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(
+            "default-src 'none'; frame-ancestors 'none'",
+        ));
     // Health data is never cached.
     h.entry(header::CACHE_CONTROL)
         .or_insert(HeaderValue::from_static("no-store"));
     resp
+}
+
+/// CSRF, first line: a state-changing request that may ride on the browser's cookies (no
+/// `Authorization` header) must come from our own origin: `Sec-Fetch-Site`, when the browser
+/// sends it, must be `same-origin` or `none`, and `Origin`, when sent, must be ours. The
+/// second line is the synchronizer token (`X-CSRF-Token` or the forms' hidden field).
+async fn same_origin_guard(
+    State(s): State<Arc<AppState>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let h = req.headers();
+    if extract::is_safe_method(req.method()) || h.contains_key(header::AUTHORIZATION) {
+        return next.run(req).await;
+    }
+    let site_ok = h
+        .get("sec-fetch-site")
+        .map(|v| matches!(v.to_str().unwrap_or(""), "same-origin" | "none"))
+        .unwrap_or(true);
+    let origin_ok = match h.get(header::ORIGIN).map(|v| v.to_str().unwrap_or("")) {
+        None => true,
+        Some(origin) => match &s.config.public_url {
+            Some(u) => origin == u.trim_end_matches('/'),
+            None => {
+                let host = h
+                    .get(header::HOST)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                let bare = origin
+                    .strip_prefix("https://")
+                    .or_else(|| origin.strip_prefix("http://"));
+                !host.is_empty() && bare == Some(host)
+            }
+        },
+    };
+    if site_ok && origin_ok {
+        return next.run(req).await;
+    }
+    if let Err(e) = s
+        .platform
+        .audit_refusal("auth.csrf", None, "cross-site request")
+        .await
+    {
+        return e.into_response();
+    }
+    crate::kernel::Error::Forbidden("cross-site request refused".into()).into_response()
 }
 
 async fn healthz() -> &'static str {

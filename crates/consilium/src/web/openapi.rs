@@ -1,6 +1,6 @@
 //! The OpenAPI 3.1 document, served at `/api/openapi.json`.
 
-use super::api;
+use super::{account, api};
 use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -89,8 +89,10 @@ impl Modify for Bearer {
         api::submit, api::assign, api::accept, api::decline, api::forward, api::request_info,
         api::provide_info, api::answer, api::convert, api::cancel, api::close,
         api::events, api::list_messages, api::post_message,
+        account::list_sessions, account::revoke_session, account::list_tokens,
+        account::create_token, account::revoke_token,
     ),
-    tags((name = "cases"), (name = "patients"), (name = "directory"), (name = "codes"))
+    tags((name = "cases"), (name = "patients"), (name = "directory"), (name = "codes"), (name = "account"))
 )]
 pub struct ApiDoc;
 

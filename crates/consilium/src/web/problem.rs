@@ -20,6 +20,9 @@ pub struct Problem {
     /// The case's current state, for 409.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub current_state: Option<String>,
+    /// Seconds to wait, for 429 (also sent as `Retry-After`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<i64>,
 }
 
 pub fn problem(status: StatusCode, kind: &str, title: &str, detail: String) -> Problem {
@@ -30,6 +33,7 @@ pub fn problem(status: StatusCode, kind: &str, title: &str, detail: String) -> P
         detail,
         errors: Vec::new(),
         current_state: None,
+        retry_after: None,
     }
 }
 
@@ -42,6 +46,11 @@ impl IntoResponse for Problem {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if let Some(s) = self.retry_after
+            && let Ok(v) = HeaderValue::from_str(&s.to_string())
+        {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
+        }
         if status == StatusCode::UNAUTHORIZED {
             r.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
@@ -65,7 +74,7 @@ impl From<Error> for Problem {
                 StatusCode::UNAUTHORIZED,
                 "unauthenticated",
                 "Authentication required",
-                "Send a valid bearer token in the Authorization header.".into(),
+                "Send a valid bearer token in the Authorization header, or sign in.".into(),
             ),
             Error::Forbidden(m) => problem(StatusCode::FORBIDDEN, "forbidden", "Forbidden", m),
             Error::Invalid(errors) => {
@@ -102,6 +111,15 @@ impl From<Error> for Problem {
                 "Idempotency-Key reused",
                 "This Idempotency-Key was already used for a different request.".into(),
             ),
+            Error::TooManyRequests { retry_after } => Problem {
+                retry_after: Some(retry_after),
+                ..problem(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too-many-attempts",
+                    "Too many attempts",
+                    format!("Too many failed attempts; try again in {retry_after} s."),
+                )
+            },
             Error::Unavailable(m) => {
                 tracing::warn!(error = %m, "service unavailable");
                 problem(

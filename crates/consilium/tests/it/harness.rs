@@ -87,6 +87,9 @@ impl TestApp {
             // Tests run the job queue themselves (`run_jobs`) after moving the clock; a
             // test that wants the server's worker turns it on in `start_with`.
             jobs_worker: false,
+            // Cheap hashes in tests (the parameters are stored with each hash).
+            argon2_memory_kib: 256,
+            argon2_iterations: 1,
             ..Config::default()
         };
         let mut pg_db = None;

@@ -9,3 +9,4 @@ mod audit;
 mod directory;
 mod jobs;
 mod lifecycle;
+mod signin;

@@ -1,0 +1,528 @@
+//! Minimal server-rendered sign-in pages (French): sign-in, second factor, TOTP enrolment,
+//! open sessions, sign-out. The full web interface is its own issue; these pages exist so
+//! the flows work in a browser now. No script at all; the CSP forbids them.
+//!
+//! CSRF: the sign-in form uses a double-submit cookie (there is no session yet); every
+//! other form carries the session's synchronizer token; on top, `same_origin_guard` refuses
+//! cross-site state-changing requests.
+
+use super::AppState;
+use super::extract::{LOGIN_CSRF_COOKIE, SESSION_COOKIE, client_info, cookie};
+use crate::auth::model::{Stage, constant_time_eq};
+use crate::auth::service::{IssuedSession, SessionInfo};
+use crate::kernel::{Error, Timestamp};
+use crate::platform::Ctx;
+use askama::Template;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine;
+use rand::RngCore;
+use serde::Deserialize;
+use std::sync::Arc;
+
+type S = State<Arc<AppState>>;
+
+const HTML_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
+    form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/auth/style.css", get(style))
+        .route("/auth/login", get(login_page).post(login_submit))
+        .route(
+            "/auth/second-factor",
+            get(second_factor_page).post(second_factor_submit),
+        )
+        .route("/auth/enrol", get(enrol_page).post(enrol_submit))
+        .route("/auth/sessions", get(sessions_page))
+        .route("/auth/sessions/{id}/revoke", post(revoke_submit))
+        .route("/auth/logout", post(logout_submit))
+}
+
+#[derive(Template)]
+#[template(path = "auth/login.html")]
+struct LoginPage<'a> {
+    csrf: &'a str,
+    identifier: &'a str,
+    message: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "auth/second_factor.html")]
+struct SecondFactorPage<'a> {
+    csrf: &'a str,
+    message: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "auth/enrol.html")]
+struct EnrolPage<'a> {
+    csrf: &'a str,
+    secret: &'a str,
+    otpauth_url: &'a str,
+    message: Option<&'a str>,
+}
+
+struct SessionLine {
+    id: String,
+    created: String,
+    last_seen: String,
+    method: String,
+    address: String,
+    user_agent: String,
+    current: bool,
+}
+
+#[derive(Template)]
+#[template(path = "auth/sessions.html")]
+struct SessionsPage<'a> {
+    csrf: &'a str,
+    name: &'a str,
+    sessions: Vec<SessionLine>,
+}
+
+#[derive(Template)]
+#[template(path = "auth/message.html")]
+struct MessagePage<'a> {
+    title: &'a str,
+    text: &'a str,
+}
+
+fn html(status: StatusCode, t: &impl Template) -> Response {
+    match t.render() {
+        Ok(body) => {
+            let mut r = (status, body).into_response();
+            let h = r.headers_mut();
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            );
+            h.insert(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(HTML_CSP),
+            );
+            r
+        }
+        Err(e) => Error::internal(e).into_response(),
+    }
+}
+
+fn message(status: StatusCode, title: &str, text: &str) -> Response {
+    html(status, &MessagePage { title, text })
+}
+
+fn redirect(to: &'static str) -> Response {
+    let mut r = StatusCode::SEE_OTHER.into_response();
+    r.headers_mut()
+        .insert(header::LOCATION, HeaderValue::from_static(to));
+    r
+}
+
+fn add_cookie(r: &mut Response, value: String) {
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
+fn session_cookie(token: &str) -> String {
+    format!("{SESSION_COOKIE}={token}; Path=/; Secure; HttpOnly; SameSite=Lax")
+}
+
+fn clear_cookie(name: &str) -> String {
+    format!("{name}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0")
+}
+
+/// Where a session at this stage goes next.
+fn next_page(stage: Stage) -> &'static str {
+    match stage {
+        Stage::SecondFactor => "/auth/second-factor",
+        Stage::Enrol => "/auth/enrol",
+        Stage::Full => "/auth/sessions",
+    }
+}
+
+fn issued_redirect(issued: &IssuedSession) -> Response {
+    let mut r = redirect(next_page(issued.stage));
+    add_cookie(&mut r, session_cookie(&issued.token));
+    r
+}
+
+fn random_token() -> String {
+    let mut b = [0u8; 32];
+    rand::rng().fill_bytes(&mut b);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+}
+
+/// Europe/Paris wall-clock time (CET/CEST: the EU rule, last Sundays of March and October
+/// at 01:00 UTC), for display only.
+pub fn paris(t: Timestamp) -> String {
+    let utc = t.to_offset();
+    let year = utc.year();
+    let last_sunday = |month: time::Month| {
+        let mut d = time::Date::from_calendar_date(year, month, 31)
+            .unwrap_or(time::Date::MIN)
+            .midnight()
+            .assume_utc();
+        while d.weekday() != time::Weekday::Sunday {
+            d -= time::Duration::days(1);
+        }
+        d + time::Duration::hours(1)
+    };
+    let summer = utc >= last_sunday(time::Month::March) && utc < last_sunday(time::Month::October);
+    let local = utc + time::Duration::hours(if summer { 2 } else { 1 });
+    format!(
+        "{:02}/{:02}/{} {:02}:{:02}",
+        local.day(),
+        u8::from(local.month()),
+        local.year(),
+        local.hour(),
+        local.minute()
+    )
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    #[serde(default)]
+    identifier: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+#[derive(Deserialize)]
+struct CodeForm {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+fn parse_form<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Option<T> {
+    serde_urlencoded::from_bytes(body).ok()
+}
+
+async fn style() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        include_str!("../../static/auth.css"),
+    )
+        .into_response()
+}
+
+/// The session the browser presents, whatever its stage.
+async fn current_session(s: &AppState, parts: &Parts) -> Result<Option<SessionInfo>, Error> {
+    match cookie(&parts.headers, SESSION_COOKIE) {
+        Some(t) => s.platform.session(&t).await,
+        None => Ok(None),
+    }
+}
+
+/// A refused form (CSRF): audited, 403, nothing changed.
+async fn csrf_refused(s: &AppState, session: Option<&SessionInfo>) -> Response {
+    if let Err(e) = s
+        .platform
+        .audit_refusal(
+            "auth.csrf",
+            session.map(|x| &x.actor),
+            "missing or wrong form token",
+        )
+        .await
+    {
+        return e.into_response();
+    }
+    message(
+        StatusCode::FORBIDDEN,
+        "Formulaire expiré",
+        "Ce formulaire n'est plus valide. Rechargez la page et recommencez.",
+    )
+}
+
+fn login_form(status: StatusCode, identifier: &str, msg: Option<&str>) -> Response {
+    let csrf = random_token();
+    let mut r = html(
+        status,
+        &LoginPage {
+            csrf: &csrf,
+            identifier,
+            message: msg,
+        },
+    );
+    add_cookie(
+        &mut r,
+        format!("{LOGIN_CSRF_COOKIE}={csrf}; Path=/; Secure; HttpOnly; SameSite=Strict"),
+    );
+    r
+}
+
+async fn login_page(State(s): S, parts: Parts) -> Response {
+    match current_session(&s, &parts).await {
+        Ok(Some(sess)) => redirect(next_page(sess.stage)),
+        Ok(None) => login_form(StatusCode::OK, "", None),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn login_submit(State(s): S, parts: Parts, body: Bytes) -> Response {
+    let Some(form) = parse_form::<LoginForm>(&body) else {
+        return login_form(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "",
+            Some("Formulaire invalide."),
+        );
+    };
+    let expected = cookie(&parts.headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
+    if expected.is_empty() || !constant_time_eq(form.csrf.as_bytes(), expected.as_bytes()) {
+        return csrf_refused(&s, None).await;
+    }
+    // Whatever session this browser had ends here: sign-in always opens a new one
+    // (no session fixation).
+    if let Ok(Some(old)) = current_session(&s, &parts).await
+        && let Err(e) = s.platform.replace_session(&old).await
+    {
+        return e.into_response();
+    }
+    let client = client_info(&parts);
+    match s
+        .platform
+        .sign_in_password(&form.identifier, &form.password, &client)
+        .await
+    {
+        Ok(issued) => {
+            let mut r = issued_redirect(&issued);
+            add_cookie(&mut r, clear_cookie(LOGIN_CSRF_COOKIE));
+            r
+        }
+        Err(Error::Unauthenticated) => login_form(
+            StatusCode::UNAUTHORIZED,
+            &form.identifier,
+            Some("Identifiant ou mot de passe incorrect."),
+        ),
+        Err(Error::TooManyRequests { retry_after }) => {
+            let text = format!(
+                "Trop de tentatives. Réessayez dans {} minute(s).",
+                (retry_after + 59) / 60
+            );
+            let mut r = login_form(StatusCode::TOO_MANY_REQUESTS, &form.identifier, Some(&text));
+            if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            r
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn second_factor_page(State(s): S, parts: Parts) -> Response {
+    match current_session(&s, &parts).await {
+        Ok(Some(sess)) if sess.stage == Stage::SecondFactor => html(
+            StatusCode::OK,
+            &SecondFactorPage {
+                csrf: &sess.csrf,
+                message: None,
+            },
+        ),
+        Ok(Some(sess)) => redirect(next_page(sess.stage)),
+        Ok(None) => redirect("/auth/login"),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Checks the code of a session at `stage`; on success, the session's new cookie.
+async fn code_submit(s: &AppState, parts: &Parts, body: &[u8], stage: Stage) -> Response {
+    let sess = match current_session(s, parts).await {
+        Ok(Some(x)) if x.stage == stage => x,
+        Ok(Some(x)) => return redirect(next_page(x.stage)),
+        Ok(None) => return redirect("/auth/login"),
+        Err(e) => return e.into_response(),
+    };
+    let form = parse_form::<CodeForm>(body).unwrap_or(CodeForm {
+        code: String::new(),
+        csrf: String::new(),
+    });
+    if !constant_time_eq(form.csrf.as_bytes(), sess.csrf.as_bytes()) {
+        return csrf_refused(s, Some(&sess)).await;
+    }
+    let client = client_info(parts);
+    let retry = |status: StatusCode, msg: &str| -> Response {
+        if stage == Stage::SecondFactor {
+            html(
+                status,
+                &SecondFactorPage {
+                    csrf: &sess.csrf,
+                    message: Some(msg),
+                },
+            )
+        } else {
+            message(status, "Code incorrect", msg)
+        }
+    };
+    match s.platform.totp_verify(&sess, &form.code, &client).await {
+        Ok(issued) => issued_redirect(&issued),
+        Err(Error::Unauthenticated) => retry(
+            StatusCode::UNAUTHORIZED,
+            "Code incorrect ou déjà utilisé. Attendez le code suivant.",
+        ),
+        Err(Error::TooManyRequests { retry_after }) => {
+            let mut r = retry(
+                StatusCode::TOO_MANY_REQUESTS,
+                &format!(
+                    "Trop de tentatives. Réessayez dans {} minute(s).",
+                    (retry_after + 59) / 60
+                ),
+            );
+            if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            r
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn second_factor_submit(State(s): S, parts: Parts, body: Bytes) -> Response {
+    code_submit(&s, &parts, &body, Stage::SecondFactor).await
+}
+
+async fn enrol_page(State(s): S, parts: Parts) -> Response {
+    let sess = match current_session(&s, &parts).await {
+        Ok(Some(x)) if x.stage == Stage::Enrol => x,
+        Ok(Some(x)) => return redirect(next_page(x.stage)),
+        Ok(None) => return redirect("/auth/login"),
+        Err(e) => return e.into_response(),
+    };
+    match s.platform.totp_begin(&sess).await {
+        Ok(e) => html(
+            StatusCode::OK,
+            &EnrolPage {
+                csrf: &sess.csrf,
+                secret: &e.secret,
+                otpauth_url: &e.otpauth_url,
+                message: None,
+            },
+        ),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn enrol_submit(State(s): S, parts: Parts, body: Bytes) -> Response {
+    code_submit(&s, &parts, &body, Stage::Enrol).await
+}
+
+async fn sessions_page(State(s): S, parts: Parts) -> Response {
+    let sess = match current_session(&s, &parts).await {
+        Ok(Some(x)) if x.stage == Stage::Full => x,
+        Ok(Some(x)) => return redirect(next_page(x.stage)),
+        Ok(None) => return redirect("/auth/login"),
+        Err(e) => return e.into_response(),
+    };
+    let mut ctx = Ctx::new(sess.actor.clone());
+    ctx.session = Some(sess.id.clone());
+    match s.platform.list_sessions(&ctx).await {
+        Ok(list) => html(
+            StatusCode::OK,
+            &SessionsPage {
+                csrf: &sess.csrf,
+                name: &sess.actor.label(),
+                sessions: list
+                    .into_iter()
+                    .map(|v| SessionLine {
+                        id: v.id,
+                        created: paris(v.created_at),
+                        last_seen: paris(v.last_seen_at),
+                        method: v.method,
+                        address: v.address,
+                        user_agent: v.user_agent,
+                        current: v.current,
+                    })
+                    .collect(),
+            },
+        ),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn revoke_submit(State(s): S, Path(id): Path<String>, parts: Parts, body: Bytes) -> Response {
+    let sess = match current_session(&s, &parts).await {
+        Ok(Some(x)) if x.stage == Stage::Full => x,
+        Ok(_) => return redirect("/auth/login"),
+        Err(e) => return e.into_response(),
+    };
+    let form = parse_form::<CsrfForm>(&body).unwrap_or(CsrfForm {
+        csrf: String::new(),
+    });
+    if !constant_time_eq(form.csrf.as_bytes(), sess.csrf.as_bytes()) {
+        return csrf_refused(&s, Some(&sess)).await;
+    }
+    let mut ctx = Ctx::new(sess.actor.clone());
+    ctx.session = Some(sess.id.clone());
+    match s.platform.revoke_session(&ctx, &id).await {
+        Ok(()) if id == sess.id => {
+            let mut r = redirect("/auth/login");
+            add_cookie(&mut r, clear_cookie(SESSION_COOKIE));
+            r
+        }
+        Ok(()) => redirect("/auth/sessions"),
+        Err(Error::NotFound) => message(
+            StatusCode::NOT_FOUND,
+            "Session introuvable",
+            "Cette session n'existe pas ou ne vous appartient pas.",
+        ),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn logout_submit(State(s): S, parts: Parts, body: Bytes) -> Response {
+    let sess = match current_session(&s, &parts).await {
+        Ok(Some(x)) => x,
+        Ok(None) => {
+            let mut r = redirect("/auth/login");
+            add_cookie(&mut r, clear_cookie(SESSION_COOKIE));
+            return r;
+        }
+        Err(e) => return e.into_response(),
+    };
+    let form = parse_form::<CsrfForm>(&body).unwrap_or(CsrfForm {
+        csrf: String::new(),
+    });
+    if !constant_time_eq(form.csrf.as_bytes(), sess.csrf.as_bytes()) {
+        return csrf_refused(&s, Some(&sess)).await;
+    }
+    if let Err(e) = s.platform.sign_out(&sess).await {
+        return e.into_response();
+    }
+    let mut r = redirect("/auth/login");
+    add_cookie(&mut r, clear_cookie(SESSION_COOKIE));
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn paris_time_follows_summer_time() {
+        let winter = crate::kernel::Timestamp::parse_rfc3339("2026-01-15T12:00:00Z")
+            .unwrap_or(crate::kernel::Timestamp(0));
+        assert_eq!(super::paris(winter), "15/01/2026 13:00");
+        let summer = crate::kernel::Timestamp::parse_rfc3339("2026-07-15T12:00:00Z")
+            .unwrap_or(crate::kernel::Timestamp(0));
+        assert_eq!(super::paris(summer), "15/07/2026 14:00");
+        // 2026-03-29 is the last Sunday of March: 01:00 UTC switches to CEST.
+        let before = crate::kernel::Timestamp::parse_rfc3339("2026-03-29T00:59:00Z")
+            .unwrap_or(crate::kernel::Timestamp(0));
+        assert_eq!(super::paris(before), "29/03/2026 01:59");
+        let after = crate::kernel::Timestamp::parse_rfc3339("2026-03-29T01:00:00Z")
+            .unwrap_or(crate::kernel::Timestamp(0));
+        assert_eq!(super::paris(after), "29/03/2026 03:00");
+    }
+}
