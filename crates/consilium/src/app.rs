@@ -29,7 +29,8 @@ impl App {
         config.prepare_data_dir()?;
         let db = Db::connect(&config.database_url()).await?;
         db.migrate().await?;
-        let platform = Platform::new(db, clock).with_auth(config.auth_settings()?);
+        let mut platform = Platform::new(db, clock).with_auth(config.auth_settings()?);
+        platform.mailer = Arc::new(crate::mail::Mailer::from_config(&config)?);
         Self::from_platform(config, platform).await
     }
 

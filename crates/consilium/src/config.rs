@@ -43,6 +43,12 @@ pub struct Config {
     pub login_max_failures: i64,
     /// Failed attempts per client address before a delay is imposed.
     pub login_max_failures_per_address: i64,
+    /// SMTP server for outgoing mail: `smtp://host:port` (plain, a local relay),
+    /// `smtp://user:pass@host:587?tls=required` (STARTTLS) or `smtps://…` (TLS). Unset: no
+    /// mail is sent (mail jobs complete and log it).
+    pub smtp_url: Option<String>,
+    /// Sender of outgoing mail, e.g. `Consilium <no-reply@example.org>`.
+    pub mail_from: String,
 }
 
 impl Default for Config {
@@ -63,6 +69,8 @@ impl Default for Config {
             argon2_parallelism: 1,
             login_max_failures: 5,
             login_max_failures_per_address: 30,
+            smtp_url: None,
+            mail_from: "Consilium <no-reply@consilium.localhost>".into(),
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod idempotency;
 pub mod identifiers;
 pub mod jobs;
 pub mod kernel;
+pub mod mail;
 pub mod patients;
 pub mod platform;
 pub mod rules;

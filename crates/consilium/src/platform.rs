@@ -30,6 +30,8 @@ pub struct Platform {
     pub jobs_lease_seconds: i64,
     /// Sign-in settings (password hashing, session lifetimes, throttling).
     pub auth: Arc<AuthSettings>,
+    /// SMTP transport and mail settings (used by mail jobs only).
+    pub mailer: Arc<crate::mail::Mailer>,
 }
 
 /// Per-request context: who acts, and the idempotency key of a retried POST.
@@ -74,6 +76,7 @@ impl Platform {
             jobs: crate::jobs::Registry::with_builtin(),
             jobs_lease_seconds: crate::jobs::DEFAULT_LEASE_SECONDS,
             auth: default_auth(),
+            mailer: Arc::new(crate::mail::Mailer::disabled()),
         }
     }
 

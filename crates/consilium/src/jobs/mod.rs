@@ -73,7 +73,9 @@ pub struct Registry(Arc<RwLock<HashMap<String, Handler>>>);
 impl Registry {
     /// The handlers of every job kind the platform enqueues.
     pub fn with_builtin() -> Self {
-        Registry::default()
+        let r = Registry::default();
+        crate::mail::register_jobs(&r);
+        r
     }
 
     pub fn register<F, Fut>(&self, kind: &str, f: F)

@@ -9,4 +9,6 @@ mod audit;
 mod directory;
 mod jobs;
 mod lifecycle;
+mod mail;
 mod signin;
+mod smtp;
