@@ -49,6 +49,10 @@ pub struct Config {
     pub smtp_url: Option<String>,
     /// Sender of outgoing mail, e.g. `Consilium <no-reply@example.org>`.
     pub mail_from: String,
+    /// Days after submission when the assignee is reminded of an unanswered request (R9).
+    pub reminder_days: Vec<i64>,
+    /// Hours before the 7-day deadline when the case assigner (or an administrator) is told.
+    pub escalation_hours_before_deadline: i64,
 }
 
 impl Default for Config {
@@ -71,6 +75,8 @@ impl Default for Config {
             login_max_failures_per_address: 30,
             smtp_url: None,
             mail_from: "Consilium <no-reply@consilium.localhost>".into(),
+            reminder_days: vec![3, 5],
+            escalation_hours_before_deadline: 24,
         }
     }
 }

@@ -32,6 +32,8 @@ pub struct Platform {
     pub auth: Arc<AuthSettings>,
     /// SMTP transport and mail settings (used by mail jobs only).
     pub mailer: Arc<crate::mail::Mailer>,
+    /// When reminders and escalations fire (R9 timers).
+    pub deadlines: crate::routing::DeadlinePolicy,
 }
 
 /// Per-request context: who acts, and the idempotency key of a retried POST.
@@ -77,6 +79,7 @@ impl Platform {
             jobs_lease_seconds: crate::jobs::DEFAULT_LEASE_SECONDS,
             auth: default_auth(),
             mailer: Arc::new(crate::mail::Mailer::disabled()),
+            deadlines: crate::routing::DeadlinePolicy::default(),
         }
     }
 

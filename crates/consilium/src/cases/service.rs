@@ -866,7 +866,9 @@ impl Platform {
                     .map_err(|e| Error::conflict(e.to_string(), Some(r.state.clone())))?;
                 r.state = to.as_str().into();
                 r.submitted_at = Some(now.micros());
-                r.deadline_at = Some(rules::answer_deadline(now).micros());
+                let deadline = rules::answer_deadline(now);
+                r.deadline_at = Some(deadline.micros());
+                crate::routing::schedule_deadlines(p, tx, now, &r.id, now, deadline).await?;
                 if to_team {
                     r.team_id = r.target_team_id.clone();
                     r.assigned_expert_id = None;
@@ -1436,37 +1438,8 @@ impl Platform {
         let mut entries = Vec::new();
         let mut done = Vec::new();
         for (id,) in ids {
-            let Some(mut row) = repo::get(&mut tx, &id).await? else {
-                continue;
-            };
-            let from = row.state()?;
-            let Ok(to) = model::next_state(from, Transition::Expire) else {
-                continue;
-            };
-            let expected = row.version;
-            if let Some(since) = row.awaiting_since.take() {
-                row.awaiting_info_us += (now.micros() - since).max(0);
-            }
-            row.state = to.as_str().into();
-            row.version += 1;
-            row.updated_at = now.micros();
-            if repo::save(&mut tx, &row, expected).await? {
-                repo::insert_event(
-                    &mut tx,
-                    &new_id(),
-                    &id,
-                    now,
-                    None,
-                    "expire",
-                    from.as_str(),
-                    to.as_str(),
-                    &json!({}),
-                )
-                .await?;
-                entries.push(
-                    NewEntry::success("case.expire", "case", &id)
-                        .with(json!({"from": from.as_str()})),
-                );
+            if let Some(entry) = expire_in(&mut tx, &id, now).await? {
+                entries.push(entry);
                 done.push(id);
             }
         }
@@ -1474,4 +1447,41 @@ impl Platform {
         tx.commit().await?;
         Ok(done)
     }
+}
+
+/// Expires one open case in the caller's transaction (R9: its deadline passed), with its
+/// timeline event; returns the audit entry to append, or None when the case is not open.
+pub(crate) async fn expire_in(tx: &mut Tx, id: &str, now: Timestamp) -> Result<Option<NewEntry>> {
+    let Some(mut row) = repo::get(tx, id).await? else {
+        return Ok(None);
+    };
+    let from = row.state()?;
+    let Ok(to) = model::next_state(from, Transition::Expire) else {
+        return Ok(None);
+    };
+    let expected = row.version;
+    if let Some(since) = row.awaiting_since.take() {
+        row.awaiting_info_us += (now.micros() - since).max(0);
+    }
+    row.state = to.as_str().into();
+    row.version += 1;
+    row.updated_at = now.micros();
+    if !repo::save(tx, &row, expected).await? {
+        return Ok(None);
+    }
+    repo::insert_event(
+        tx,
+        &new_id(),
+        id,
+        now,
+        None,
+        "expire",
+        from.as_str(),
+        to.as_str(),
+        &json!({}),
+    )
+    .await?;
+    Ok(Some(
+        NewEntry::success("case.expire", "case", id).with(json!({"from": from.as_str()})),
+    ))
 }

@@ -75,6 +75,8 @@ impl Registry {
     pub fn with_builtin() -> Self {
         let r = Registry::default();
         crate::mail::register_jobs(&r);
+        crate::notifications::register_jobs(&r);
+        crate::routing::register_jobs(&r);
         r
     }
 

@@ -32,6 +32,12 @@ type Created<T> = std::result::Result<(StatusCode, Json<T>), Problem>;
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/me", get(me))
+        .route(
+            "/me/notification-settings",
+            get(get_notification_settings).put(put_notification_settings),
+        )
+        .route("/notifications", get(list_notifications))
+        .route("/notifications/{id}/read", post(read_notification))
         .route("/me/sessions", get(account::list_sessions))
         .route(
             "/me/sessions/{id}",
@@ -667,5 +673,74 @@ pub async fn post_message(
     Ok((
         StatusCode::CREATED,
         Json(s.platform.post_message(&call.ctx, &id, call.body).await?),
+    ))
+}
+
+// ---------- notifications ----------
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct NotificationQuery {
+    /// Only unread notifications.
+    #[serde(default)]
+    pub unread: bool,
+    /// At most this many (1–200, default 50), newest first.
+    pub limit: Option<i64>,
+}
+
+/// The caller's notifications (reminders, escalations, expiries): a case number and a link,
+/// never patient data; with the count of unread ones.
+#[utoipa::path(get, path = "/api/v1/notifications", tag = "notifications", security(("bearer" = [])),
+    params(NotificationQuery),
+    responses((status = 200, body = crate::notifications::service::NotificationList), (status = 401, body = Problem)))]
+pub async fn list_notifications(
+    State(s): S,
+    Auth(ctx): Auth,
+    Q(q): Q<NotificationQuery>,
+) -> ApiResult<crate::notifications::service::NotificationList> {
+    Ok(Json(
+        s.platform
+            .list_notifications(&ctx, q.unread, q.limit.unwrap_or(50))
+            .await?,
+    ))
+}
+
+/// Mark one of the caller's notifications read (someone else's: 404).
+#[utoipa::path(post, path = "/api/v1/notifications/{id}/read", tag = "notifications", security(("bearer" = [])),
+    params(("id" = String, Path, description = "notification id")),
+    request_body = Empty,
+    responses((status = 200, body = crate::notifications::Notification), (status = 404, body = Problem)))]
+pub async fn read_notification(
+    State(s): S,
+    Path(id): Path<String>,
+    call: Call<Empty>,
+) -> ApiResult<crate::notifications::Notification> {
+    Ok(Json(
+        s.platform.mark_notification_read(&call.ctx, &id).await?,
+    ))
+}
+
+/// The caller's email setting for notifications.
+#[utoipa::path(get, path = "/api/v1/me/notification-settings", tag = "notifications", security(("bearer" = [])),
+    responses((status = 200, body = crate::notifications::service::NotificationSettings), (status = 401, body = Problem)))]
+pub async fn get_notification_settings(
+    State(s): S,
+    Auth(ctx): Auth,
+) -> ApiResult<crate::notifications::service::NotificationSettings> {
+    Ok(Json(s.platform.notification_settings(&ctx).await?))
+}
+
+/// Choose immediate emails, a daily digest, or no email.
+#[utoipa::path(put, path = "/api/v1/me/notification-settings", tag = "notifications", security(("bearer" = [])),
+    request_body = crate::notifications::service::NotificationSettings,
+    responses((status = 200, body = crate::notifications::service::NotificationSettings), (status = 422, body = Problem)))]
+pub async fn put_notification_settings(
+    State(s): S,
+    call: Call<crate::notifications::service::NotificationSettings>,
+) -> ApiResult<crate::notifications::service::NotificationSettings> {
+    Ok(Json(
+        s.platform
+            .set_notification_settings(&call.ctx, call.body)
+            .await?,
     ))
 }

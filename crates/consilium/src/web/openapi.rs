@@ -89,10 +89,12 @@ impl Modify for Bearer {
         api::submit, api::assign, api::accept, api::decline, api::forward, api::request_info,
         api::provide_info, api::answer, api::convert, api::cancel, api::close,
         api::events, api::list_messages, api::post_message,
+        api::list_notifications, api::read_notification, api::get_notification_settings,
+        api::put_notification_settings,
         account::list_sessions, account::revoke_session, account::list_tokens,
         account::create_token, account::revoke_token,
     ),
-    tags((name = "cases"), (name = "patients"), (name = "directory"), (name = "codes"), (name = "account"))
+    tags((name = "cases"), (name = "patients"), (name = "directory"), (name = "codes"), (name = "account"), (name = "notifications"))
 )]
 pub struct ApiDoc;
 

@@ -6,6 +6,7 @@ mod harness;
 
 mod access;
 mod audit;
+mod deadlines;
 mod directory;
 mod jobs;
 mod lifecycle;
