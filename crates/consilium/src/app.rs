@@ -31,6 +31,7 @@ impl App {
         db.migrate().await?;
         let mut platform = Platform::new(db, clock).with_auth(config.auth_settings()?);
         platform.mailer = Arc::new(crate::mail::Mailer::from_config(&config)?);
+        platform.jobs_lease_seconds = config.jobs_lease_seconds.max(1);
         platform.deadlines = crate::routing::DeadlinePolicy {
             reminder_days: config.reminder_days.clone(),
             escalation_hours_before_deadline: config.escalation_hours_before_deadline,

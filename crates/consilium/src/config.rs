@@ -25,6 +25,9 @@ pub struct Config {
     /// How often an idle worker looks for due jobs, in milliseconds (timers fire within
     /// this delay; an enqueue in the same process wakes it at once).
     pub jobs_poll_ms: u64,
+    /// How long a worker may hold a job before another instance takes it over (seconds):
+    /// longer than the slowest job, short enough that a dead instance's work resumes soon.
+    pub jobs_lease_seconds: i64,
     /// The address users reach the platform at (e.g. `https://consilium.example.org`): links
     /// in emails, and the `Origin` a browser must send with state-changing requests. When
     /// unset, the `Origin` must match the request's `Host`.
@@ -65,6 +68,7 @@ impl Default for Config {
             log_format: "text".into(),
             jobs_worker: true,
             jobs_poll_ms: 500,
+            jobs_lease_seconds: 300,
             public_url: None,
             session_idle_minutes: 30,
             session_absolute_hours: 12,

@@ -8,6 +8,7 @@ mod access;
 mod audit;
 mod deadlines;
 mod directory;
+mod instances;
 mod jobs;
 mod lifecycle;
 mod mail;
