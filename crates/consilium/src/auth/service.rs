@@ -545,6 +545,80 @@ impl Platform {
         tx.commit().await
     }
 
+    /// Changes the caller's password after checking the current one (throttled like a
+    /// sign-in); optionally ends every other session of theirs. Audited.
+    pub async fn change_password(
+        &self,
+        session: &SessionInfo,
+        current: &str,
+        new: &str,
+        end_other_sessions: bool,
+        client: &ClientInfo,
+    ) -> Result<()> {
+        let me = session
+            .actor
+            .id()
+            .ok_or(Error::Unauthenticated)?
+            .to_string();
+        model::check_new_password(new).map_err(|m| Error::invalid("new_password", m))?;
+        let acct = format!("password:{me}");
+        let addr = format!("addr:{}", client.address);
+        let keys = [
+            (acct.as_str(), &self.auth().per_account),
+            (addr.as_str(), &self.auth().per_address),
+        ];
+        let mut tx = self.read().await?;
+        let blocked = self.throttled(&mut tx, &keys).await?;
+        let stored = repo::password_hash(&mut tx, &me).await?;
+        tx.rollback().await?;
+        if let Some(retry_after) = blocked {
+            return Err(Error::TooManyRequests { retry_after });
+        }
+        let ok = self
+            .auth()
+            .hasher
+            .verify(current.chars().take(1024).collect(), stored)
+            .await?;
+        if !ok {
+            let mut tx = self.db.begin().await?;
+            self.record_failures(&mut tx, &keys).await?;
+            audit::append(
+                &mut tx,
+                self.now(),
+                &session.actor,
+                &[NewEntry::denied("password.change", "professional", &me)
+                    .with(serde_json::json!({"why": "wrong current password"}))],
+            )
+            .await?;
+            tx.commit().await?;
+            return Err(Error::Unauthenticated);
+        }
+        let hash = self.auth().hasher.hash(new.to_string()).await?;
+        let mut tx = self.db.begin().await?;
+        repo::throttle_clear(&mut tx, &acct).await?;
+        repo::set_password(&mut tx, &me, &hash, self.now().micros()).await?;
+        let mut entries = vec![
+            NewEntry::success("password.change", "professional", &me)
+                .with(serde_json::json!({"end_other_sessions": end_other_sessions})),
+        ];
+        if end_other_sessions {
+            let ended = repo::end_sessions_of(
+                &mut tx,
+                &me,
+                Some(&session.id),
+                "password_change",
+                self.now().micros(),
+            )
+            .await?;
+            entries.extend(ended.iter().map(|id| {
+                NewEntry::success("session.end", "session", id)
+                    .with(serde_json::json!({"why": "password_change"}))
+            }));
+        }
+        audit::append(&mut tx, self.now(), &session.actor, &entries).await?;
+        tx.commit().await
+    }
+
     // ---------- TOTP ----------
 
     /// RFC 6238 defaults: SHA-1, 6 digits, 30-second steps, one step of skew either side.

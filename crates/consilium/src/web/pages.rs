@@ -42,6 +42,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/auth/sessions", get(sessions_page))
         .route("/auth/sessions/{id}/revoke", post(revoke_submit))
         .route("/auth/logout", post(logout_submit))
+        .route("/auth/password", get(password_page).post(password_submit))
 }
 
 #[derive(Template)]
@@ -84,6 +85,13 @@ struct SessionsPage<'a> {
     csrf: &'a str,
     name: &'a str,
     sessions: Vec<SessionLine>,
+}
+
+#[derive(Template)]
+#[template(path = "auth/password.html")]
+struct PasswordPage<'a> {
+    csrf: &'a str,
+    message: Option<&'a str>,
 }
 
 #[derive(Template)]
@@ -199,6 +207,20 @@ struct LoginForm {
 struct CodeForm {
     #[serde(default)]
     code: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+#[derive(Deserialize)]
+struct PasswordForm {
+    #[serde(default)]
+    current: String,
+    #[serde(default)]
+    new: String,
+    #[serde(default)]
+    confirm: String,
+    #[serde(default)]
+    end_others: Option<String>,
     #[serde(default)]
     csrf: String,
 }
@@ -505,6 +527,87 @@ async fn logout_submit(State(s): S, parts: Parts, body: Bytes) -> Response {
     let mut r = redirect("/auth/login");
     add_cookie(&mut r, clear_cookie(SESSION_COOKIE));
     r
+}
+
+async fn password_page(State(s): S, parts: Parts) -> Response {
+    match current_session(&s, &parts).await {
+        Ok(Some(x)) if x.stage == Stage::Full => html(
+            StatusCode::OK,
+            &PasswordPage {
+                csrf: &x.csrf,
+                message: None,
+            },
+        ),
+        Ok(Some(x)) => redirect(next_page(x.stage)),
+        Ok(None) => redirect("/auth/login"),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn password_submit(State(s): S, parts: Parts, body: Bytes) -> Response {
+    let sess = match current_session(&s, &parts).await {
+        Ok(Some(x)) if x.stage == Stage::Full => x,
+        Ok(_) => return redirect("/auth/login"),
+        Err(e) => return e.into_response(),
+    };
+    let Some(form) = parse_form::<PasswordForm>(&body) else {
+        return csrf_refused(&s, Some(&sess)).await;
+    };
+    if !constant_time_eq(form.csrf.as_bytes(), sess.csrf.as_bytes()) {
+        return csrf_refused(&s, Some(&sess)).await;
+    }
+    let again = |status: StatusCode, msg: &str| {
+        html(
+            status,
+            &PasswordPage {
+                csrf: &sess.csrf,
+                message: Some(msg),
+            },
+        )
+    };
+    if form.new != form.confirm {
+        return again(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Les deux saisies du nouveau mot de passe diffèrent.",
+        );
+    }
+    let client = client_info(&parts);
+    match s
+        .platform
+        .change_password(
+            &sess,
+            &form.current,
+            &form.new,
+            form.end_others.is_some(),
+            &client,
+        )
+        .await
+    {
+        Ok(()) => redirect("/auth/sessions"),
+        Err(Error::Unauthenticated) => {
+            again(StatusCode::UNAUTHORIZED, "Mot de passe actuel incorrect.")
+        }
+        Err(Error::Invalid(errs)) => {
+            let text = format!(
+                "Nouveau mot de passe : {}.",
+                errs.first()
+                    .map(|e| e.message.as_str())
+                    .unwrap_or("invalide")
+            );
+            again(StatusCode::UNPROCESSABLE_ENTITY, &text)
+        }
+        Err(Error::TooManyRequests { retry_after }) => {
+            let mut r = again(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Trop de tentatives. Réessayez plus tard.",
+            );
+            if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            r
+        }
+        Err(e) => e.into_response(),
+    }
 }
 
 #[cfg(test)]

@@ -846,3 +846,75 @@ both!(personal_access_tokens, |app| {
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(v["errors"].as_array().unwrap().len(), 3);
 });
+
+both!(password_change_can_end_other_sessions, |app| {
+    app.seed_demo().await;
+    let petit = app.me(PETIT).await;
+    let mut a = signed_in(app, "petit").await;
+    let mut other = signed_in(app, "petit").await;
+    let csrf = a.get("/auth/password").await.field("csrf");
+    let new = "un tout nouveau mot de passe";
+    // Wrong current password: refused, nothing changes.
+    let p = a
+        .form(
+            "/auth/password",
+            &[
+                ("current", "pas le bon du tout"),
+                ("new", new),
+                ("confirm", new),
+                ("end_others", "1"),
+                ("csrf", &csrf),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(open_sessions(app, &petit).await, 2);
+    // Too short.
+    let p = a
+        .form(
+            "/auth/password",
+            &[
+                ("current", &password_for("petit")),
+                ("new", "court"),
+                ("confirm", "court"),
+                ("csrf", &csrf),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let p = a
+        .form(
+            "/auth/password",
+            &[
+                ("current", &password_for("petit")),
+                ("new", new),
+                ("confirm", new),
+                ("end_others", "1"),
+                ("csrf", &csrf),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    assert_eq!(
+        a.api("GET", "/api/v1/me", None, None).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        other.api("GET", "/api/v1/me", None, None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(open_sessions(app, &petit).await, 1);
+    assert_eq!(
+        Browser::new(app)
+            .sign_in(&rpps("petit"), &password_for("petit"))
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        Browser::new(app).sign_in(&rpps("petit"), new).await.status,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(app.audit_count("password.change", "success").await, 1);
+    assert_eq!(app.audit_count("password.change", "denied").await, 1);
+});
