@@ -4,8 +4,9 @@
 //! Every cell checks the status, the audit trail (one "denied" entry for each denial by an
 //! authenticated caller and for each presented but refused token; one success entry for each
 //! answered request; nothing for a 409 or a 422) and, for every refused request, that
-//! nothing changed in the database. `every_operation_has_a_row` fails when the router or
-//! the OpenAPI document has a case or patient operation this table does not cover.
+//! nothing changed in the database. The expectations are data, in `access_matrix.txt`;
+//! `every_operation_has_a_row` fails when the router or the OpenAPI document has a case or
+//! patient operation that file does not cover.
 //!
 //! The expectations follow `cases::model::Relation`: the requester sees their own cases; the
 //! assigned expert theirs; a team member sees a team case only while it waits in the pool;
@@ -14,9 +15,11 @@
 //! one of their cases.
 
 use crate::both;
+use crate::harness::T0;
 use crate::harness::TestApp;
 use consilium::audit::StoredEntry;
-use consilium::directory::model::{NewTeam, NewTeamMember, TeamPolicy};
+use consilium::auth::{hash_token, insert_token};
+use consilium::directory::model::{NewProfessional, NewTeam, NewTeamMember, TeamPolicy};
 use serde_json::{Value, json};
 use std::collections::{BTreeSet, HashMap};
 
@@ -29,8 +32,8 @@ const FONTAINE: &str = "csl_demo_fontaine";
 const BERNARD: &str = "csl_demo_bernard";
 const GARNIER: &str = "csl_demo_garnier";
 
-/// The matrix's columns. Most rows use a case that the nurse Petit sends to the
-/// dermatology team; the roles are named for that case.
+/// The matrix's columns, in the order of `access_matrix.txt`. Most rows use a case that the
+/// nurse Petit sends to the dermatology team; the roles are named for that case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Who {
     /// No `Authorization` header.
@@ -40,10 +43,15 @@ enum Who {
     /// The case's requester, disabled just for the call (a disabled user's token stops
     /// working at once, even on their own cases).
     Disabled,
+    /// The case's requester, with a browser session past its idle limit.
+    ExpiredSession,
     /// Petit (nurse, MSP): the requester, owner of the case and of its patient.
     Owner,
     /// Moreau (physiotherapist, same MSP): another requester.
     OtherRequester,
+    /// Dupuis (nurse in Bernard's cabinet, created by the test): a requester of another
+    /// organisation.
+    OtherOrgRequester,
     /// Martin (GP, MSP admin): administrator of the requester's organisation, not a
     /// participant (sees no clinical content).
     OrgAdmin,
@@ -60,12 +68,14 @@ enum Who {
     OtherExpert,
 }
 
-const COLUMNS: [Who; 11] = [
+const COLUMNS: [Who; 13] = [
     Who::Anonymous,
     Who::BadToken,
     Who::Disabled,
+    Who::ExpiredSession,
     Who::Owner,
     Who::OtherRequester,
+    Who::OtherOrgRequester,
     Who::OrgAdmin,
     Who::Expert,
     Who::TeamMate,
@@ -74,13 +84,16 @@ const COLUMNS: [Who; 11] = [
     Who::OtherExpert,
 ];
 
+const OTHER_ORG: &str = "csl_test_dupuis";
+
 impl Who {
     fn token(self) -> Option<&'static str> {
         match self {
-            Who::Anonymous => None,
+            Who::Anonymous | Who::ExpiredSession => None,
             Who::BadToken => Some("csl_this_token_does_not_exist"),
             Who::Disabled | Who::Owner => Some(PETIT),
             Who::OtherRequester => Some(MOREAU),
+            Who::OtherOrgRequester => Some(OTHER_ORG),
             Who::OrgAdmin => Some(MARTIN),
             Who::Expert => Some(ROUX),
             Who::TeamMate => Some(FONTAINE),
@@ -118,18 +131,23 @@ enum E {
     Unlisted,
 }
 
-const OK: E = E::Ok;
-const NEW: E = E::Created;
-const FOR: E = E::Forbidden;
-const NOF: E = E::NotFound;
-const CON: E = E::Conflict;
-const TKN: E = E::Taken;
-const INV: E = E::Invalid;
-const IDN: E = E::InvalidDenied;
-const LST: E = E::Listed;
-const HID: E = E::Unlisted;
-
 impl E {
+    fn parse(code: &str) -> Option<E> {
+        Some(match code {
+            "OK" => E::Ok,
+            "NEW" => E::Created,
+            "UNA" => E::Unauthorized,
+            "FOR" => E::Forbidden,
+            "NOF" => E::NotFound,
+            "CON" => E::Conflict,
+            "TKN" => E::Taken,
+            "INV" => E::Invalid,
+            "IDN" => E::InvalidDenied,
+            "LST" => E::Listed,
+            "HID" => E::Unlisted,
+            _ => return None,
+        })
+    }
     fn status(self) -> u16 {
         match self {
             E::Ok | E::Listed | E::Unlisted => 200,
@@ -178,6 +196,25 @@ enum State {
     Unknown,
 }
 
+impl State {
+    fn parse(s: &str) -> Option<State> {
+        use State::*;
+        Some(match s {
+            "DraftNoConsent" => DraftNoConsent,
+            "Draft" => Draft,
+            "Pool" => Pool,
+            "Assigned" => Assigned,
+            "InProgress" => InProgress,
+            "AwaitingInfo" => AwaitingInfo,
+            "Answered" => Answered,
+            "Closed" => Closed,
+            "Named" => Named,
+            "Unknown" => Unknown,
+            _ => return None,
+        })
+    }
+}
+
 struct World {
     team: String,
     roux: String,
@@ -191,258 +228,149 @@ struct Target {
     patient: String,
 }
 
-type BodyFn = fn(&World, &Target) -> Option<Value>;
-
 struct Row {
-    method: &'static str,
+    /// Line in `access_matrix.txt`, for messages.
+    line: usize,
+    method: String,
     /// As in the OpenAPI document; `{id}` is the case's (or the patient's) id.
-    path: &'static str,
-    query: &'static str,
+    path: String,
+    query: String,
     state: State,
-    body: BodyFn,
+    /// JSON with `$team`, `$roux`, `$fontaine`, `$bernard`, `$patient` placeholders.
+    body: Option<String>,
     /// The audit action recorded for this operation (success or denial).
-    action: &'static str,
+    action: String,
     /// Denials are recorded against the patient rather than the case.
     on_patient: bool,
     /// Other success entries the operation writes besides `action`.
-    also: &'static [&'static str],
-    expect: [E; 11],
-}
-
-/// A row: the eight authenticated columns; the three unauthenticated ones (anonymous, bad
-/// token, disabled user) are 401 on every operation.
-fn r(
-    method: &'static str,
-    path: &'static str,
-    state: State,
-    action: &'static str,
-    cells: [E; 8],
-) -> Row {
-    let mut expect = [E::Unauthorized; 11];
-    expect[3..].copy_from_slice(&cells);
-    Row {
-        method,
-        path,
-        query: "",
-        state,
-        body: if method == "GET" {
-            |_, _| None
-        } else {
-            |_, _| Some(json!({}))
-        },
-        action,
-        on_patient: path.starts_with(PATIENT),
-        also: &[],
-        expect,
-    }
+    also: Vec<String>,
+    expect: [E; 13],
 }
 
 impl Row {
-    fn q(mut self, q: &'static str) -> Self {
-        self.query = q;
-        self
-    }
-    fn body(mut self, f: BodyFn) -> Self {
-        self.body = f;
-        self
-    }
-    fn on_patient(mut self) -> Self {
-        self.on_patient = true;
-        self
-    }
-    fn also(mut self, a: &'static [&'static str]) -> Self {
-        self.also = a;
-        self
+    fn body(&self, w: &World, t: &Target) -> Option<Value> {
+        match &self.body {
+            Some(b) => {
+                let text = b
+                    .replace("$team", &w.team)
+                    .replace("$roux", &w.roux)
+                    .replace("$fontaine", &w.fontaine)
+                    .replace("$bernard", &w.bernard)
+                    .replace("$patient", &t.patient);
+                Some(serde_json::from_str(&text).unwrap_or_else(|e| {
+                    panic!("access_matrix.txt line {}: bad JSON body: {e}", self.line)
+                }))
+            }
+            None if self.method == "GET" => None,
+            None => Some(json!({})),
+        }
     }
 }
 
-const CASES: &str = "/api/v1/cases";
-const CASE: &str = "/api/v1/cases/{id}";
 const PATIENTS: &str = "/api/v1/patients";
 const PATIENT: &str = "/api/v1/patients/{id}";
 
-fn t(name: &str) -> &'static str {
-    match name {
-        "consent" => "/api/v1/cases/{id}/consent",
-        "submit" => "/api/v1/cases/{id}/submit",
-        "assign" => "/api/v1/cases/{id}/assign",
-        "accept" => "/api/v1/cases/{id}/accept",
-        "decline" => "/api/v1/cases/{id}/decline",
-        "forward" => "/api/v1/cases/{id}/forward",
-        "request-info" => "/api/v1/cases/{id}/request-info",
-        "provide-info" => "/api/v1/cases/{id}/provide-info",
-        "answer" => "/api/v1/cases/{id}/answer",
-        "convert-to-consultation" => "/api/v1/cases/{id}/convert-to-consultation",
-        "cancel" => "/api/v1/cases/{id}/cancel",
-        "close" => "/api/v1/cases/{id}/close",
-        "events" => "/api/v1/cases/{id}/events",
-        "messages" => "/api/v1/cases/{id}/messages",
-        other => panic!("no such case operation: {other}"),
-    }
-}
-
-fn new_patient() -> Value {
-    json!({
-        "birth_family_name": "Nouveau",
-        "given_names": "Patient",
-        "birth_date": "1980-01-01",
-        "sex": "F"
-    })
-}
-
-/// The matrix. Columns: owner, other requester, org admin, expert, team-mate, assigner,
-/// other team's assigner, other team's expert (after the three 401 columns).
-#[rustfmt::skip]
+/// The matrix, read from `access_matrix.txt` (see its header for the format).
 fn table() -> Vec<Row> {
-    use State::*;
-    vec![
-        // ----- list views (first, while lists are short enough for one page) -----
-        r("GET", CASES, InProgress, "case.list", [LST, HID, HID, HID, HID, HID, HID, HID]).q("?view=requested&limit=100"),
-        r("GET", CASES, InProgress, "case.list", [HID, HID, HID, LST, HID, HID, HID, HID]).q("?view=inbox&limit=100"),
-        r("GET", CASES, Pool,       "case.list", [HID, HID, HID, LST, LST, LST, HID, HID]).q("?view=inbox&limit=100"),
-        r("GET", CASES, Named,      "case.list", [HID, HID, HID, HID, HID, HID, LST, HID]).q("?view=inbox&limit=100"),
-        r("GET", CASES, InProgress, "case.list", [HID, HID, HID, HID, HID, LST, HID, HID]).q("?view=team&limit=100"),
-        r("GET", CASES, Draft,      "case.list", [HID, HID, HID, HID, HID, HID, HID, HID]).q("?view=team&limit=100"),
-        r("GET", PATIENTS, InProgress, "patient.list", [LST, HID, HID, HID, HID, HID, HID, HID]).q("?limit=100"),
-        // ----- creation -----
-        r("POST", PATIENTS, Unknown, "patient.create", [NEW, NEW, NEW, NEW, NEW, NEW, NEW, NEW])
-            .body(|_, _| Some(new_patient())),
-        r("POST", CASES, Unknown, "case.create", [NEW, NEW, NEW, NEW, NEW, NEW, NEW, NEW])
-            .body(|w, _| Some(json!({"patient": new_patient(), "team_id": w.team, "reason": "r", "question": "q"})))
-            .also(&["patient.create"]),
-        // An existing patient: only one the caller may see ("unknown patient" otherwise).
-        r("POST", CASES, InProgress, "case.create", [NEW, IDN, IDN, NEW, IDN, NEW, IDN, IDN])
-            .body(|w, t| Some(json!({"patient_id": t.patient, "team_id": w.team, "reason": "r", "question": "q"})))
-            .on_patient(),
-        // ----- reading a case -----
-        r("GET", CASE, Draft,      "case.read", [OK, NOF, NOF, NOF, NOF, NOF, NOF, NOF]),
-        r("GET", CASE, Pool,       "case.read", [OK, NOF, NOF, OK, OK, OK, NOF, NOF]),
-        r("GET", CASE, Assigned,   "case.read", [OK, NOF, NOF, OK, NOF, OK, NOF, NOF]),
-        r("GET", CASE, InProgress, "case.read", [OK, NOF, NOF, OK, NOF, OK, NOF, NOF]),
-        r("GET", CASE, Closed,     "case.read", [OK, NOF, NOF, OK, NOF, OK, NOF, NOF]),
-        r("GET", CASE, Named,      "case.read", [OK, NOF, NOF, NOF, NOF, NOF, OK, NOF]),
-        r("GET", CASE, Unknown,    "case.read", [NOF, NOF, NOF, NOF, NOF, NOF, NOF, NOF]),
-        r("GET", t("events"), Pool,       "case.events", [OK, NOF, NOF, OK, OK, OK, NOF, NOF]),
-        r("GET", t("events"), InProgress, "case.events", [OK, NOF, NOF, OK, NOF, OK, NOF, NOF]),
-        r("GET", t("events"), Unknown,    "case.events", [NOF, NOF, NOF, NOF, NOF, NOF, NOF, NOF]),
-        r("GET", t("messages"), Draft,      "case.messages", [OK, NOF, NOF, NOF, NOF, NOF, NOF, NOF]),
-        r("GET", t("messages"), Pool,       "case.messages", [OK, NOF, NOF, OK, OK, OK, NOF, NOF]),
-        r("GET", t("messages"), InProgress, "case.messages", [OK, NOF, NOF, OK, NOF, OK, NOF, NOF]),
-        // ----- patients -----
-        r("GET", PATIENT, Draft,      "patient.read", [OK, NOF, NOF, NOF, NOF, NOF, NOF, NOF]),
-        r("GET", PATIENT, Pool,       "patient.read", [OK, NOF, NOF, OK, OK, OK, NOF, NOF]),
-        r("GET", PATIENT, InProgress, "patient.read", [OK, NOF, NOF, OK, NOF, OK, NOF, NOF]),
-        r("GET", PATIENT, Unknown,    "patient.read", [NOF, NOF, NOF, NOF, NOF, NOF, NOF, NOF]),
-        // Only the professional who recorded the patient may change them; the code answers
-        // 404 even to those who may see the patient (expert, assigner).
-        r("PUT", PATIENT, InProgress, "patient.update", [OK, NOF, NOF, NOF, NOF, NOF, NOF, NOF])
-            .body(|_, _| Some(json!({"birth_family_name": "Testard", "given_names": "Paul Henri", "birth_date": "1970-01-15", "sex": "M"}))),
-        r("PUT", PATIENT, InProgress, "patient.update", [INV, NOF, NOF, NOF, NOF, NOF, NOF, NOF])
-            .body(|_, _| Some(json!({"birth_family_name": "Testard", "given_names": "Paul", "birth_date": "1970-13-45", "sex": "M"}))),
-        r("PUT", PATIENT, Unknown, "patient.update", [NOF, NOF, NOF, NOF, NOF, NOF, NOF, NOF])
-            .body(|_, _| Some(json!({"birth_family_name": "X", "given_names": "Y", "birth_date": "1970-01-15", "sex": "M"}))),
-        // ----- the draft -----
-        r("PATCH", CASE, Draft,      "case.update", [OK, NOF, NOF, NOF, NOF, NOF, NOF, NOF])
-            .body(|_, _| Some(json!({"question": "Question précisée ?"}))),
-        r("PATCH", CASE, Pool,       "case.update", [CON, NOF, NOF, FOR, FOR, FOR, NOF, NOF])
-            .body(|_, _| Some(json!({"question": "Question précisée ?"}))),
-        r("PATCH", CASE, InProgress, "case.update", [CON, NOF, NOF, FOR, NOF, FOR, NOF, NOF])
-            .body(|_, _| Some(json!({"question": "Question précisée ?"}))),
-        r("PATCH", CASE, Unknown,    "case.update", [NOF, NOF, NOF, NOF, NOF, NOF, NOF, NOF])
-            .body(|_, _| Some(json!({"question": "Question précisée ?"}))),
-        r("PUT", t("consent"), DraftNoConsent, "case.consent", [OK, NOF, NOF, NOF, NOF, NOF, NOF, NOF])
-            .body(|_, _| Some(json!({"decision": "given", "method": "written", "patient_informed": true}))),
-        r("PUT", t("consent"), DraftNoConsent, "case.consent", [INV, NOF, NOF, NOF, NOF, NOF, NOF, NOF])
-            .body(|_, _| Some(json!({"decision": "given", "method": "oral", "patient_informed": false}))),
-        r("PUT", t("consent"), Pool, "case.consent", [CON, NOF, NOF, FOR, FOR, FOR, NOF, NOF])
-            .body(|_, _| Some(json!({"decision": "given", "method": "written", "patient_informed": true}))),
-        r("POST", t("submit"), Draft,          "case.submit", [OK, NOF, NOF, NOF, NOF, NOF, NOF, NOF]),
-        r("POST", t("submit"), DraftNoConsent, "case.submit", [INV, NOF, NOF, NOF, NOF, NOF, NOF, NOF]),
-        r("POST", t("submit"), Pool,           "case.submit", [CON, NOF, NOF, FOR, FOR, FOR, NOF, NOF]),
-        r("POST", t("submit"), Unknown,        "case.submit", [NOF, NOF, NOF, NOF, NOF, NOF, NOF, NOF]),
-        // ----- routing -----
-        r("POST", t("assign"), Pool, "case.assign", [FOR, NOF, NOF, FOR, FOR, OK, NOF, NOF])
-            .body(|w, _| Some(json!({"expert_id": w.roux}))),
-        // Only to a member of the case's team.
-        r("POST", t("assign"), Pool, "case.assign", [FOR, NOF, NOF, FOR, FOR, INV, NOF, NOF])
-            .body(|w, _| Some(json!({"expert_id": w.bernard}))),
-        r("POST", t("assign"), InProgress, "case.assign", [FOR, NOF, NOF, FOR, NOF, CON, NOF, NOF])
-            .body(|w, _| Some(json!({"expert_id": w.fontaine}))),
-        // Any team member (the assigner included) may claim a pool case.
-        r("POST", t("accept"), Pool, "case.accept", [FOR, NOF, NOF, OK, OK, OK, NOF, NOF]),
-        // Once someone has it, team-mates (and the assigner) learn it was taken.
-        r("POST", t("accept"), Assigned,   "case.accept", [FOR, NOF, NOF, OK, TKN, TKN, NOF, NOF]),
-        r("POST", t("accept"), InProgress, "case.accept", [FOR, NOF, NOF, CON, TKN, TKN, NOF, NOF]),
-        r("POST", t("accept"), Named,      "case.accept", [FOR, NOF, NOF, NOF, NOF, NOF, OK, NOF]),
-        r("POST", t("accept"), Unknown,    "case.accept", [NOF, NOF, NOF, NOF, NOF, NOF, NOF, NOF]),
-        r("POST", t("decline"), Pool,       "case.decline", [FOR, NOF, NOF, FOR, FOR, OK, NOF, NOF])
-            .body(|_, _| Some(json!({"reason": "out_of_scope"}))),
-        r("POST", t("decline"), InProgress, "case.decline", [FOR, NOF, NOF, OK, NOF, OK, NOF, NOF])
-            .body(|_, _| Some(json!({"reason": "out_of_scope"}))),
-        r("POST", t("decline"), InProgress, "case.decline", [FOR, NOF, NOF, INV, NOF, INV, NOF, NOF])
-            .body(|_, _| Some(json!({"reason": "other"}))),
-        r("POST", t("decline"), Named,      "case.decline", [FOR, NOF, NOF, NOF, NOF, NOF, OK, NOF])
-            .body(|_, _| Some(json!({"reason": "image_quality"}))),
-        r("POST", t("forward"), Pool,       "case.forward", [FOR, NOF, NOF, FOR, FOR, OK, NOF, NOF])
-            .body(|w, _| Some(json!({"expert_id": w.bernard}))),
-        r("POST", t("forward"), InProgress, "case.forward", [FOR, NOF, NOF, OK, NOF, OK, NOF, NOF])
-            .body(|w, _| Some(json!({"expert_id": w.bernard}))),
-        r("POST", t("forward"), InProgress, "case.forward", [FOR, NOF, NOF, OK, NOF, OK, NOF, NOF])
-            .body(|w, _| Some(json!({"team_id": w.team}))),
-        r("POST", t("forward"), Closed,     "case.forward", [FOR, NOF, NOF, CON, NOF, CON, NOF, NOF])
-            .body(|w, _| Some(json!({"expert_id": w.bernard}))),
-        // ----- the expert's work -----
-        r("POST", t("request-info"), InProgress, "case.request_info", [FOR, NOF, NOF, OK, NOF, FOR, NOF, NOF])
-            .body(|_, _| Some(json!({"text": "Une photo nette ?"}))),
-        r("POST", t("request-info"), Assigned,   "case.request_info", [FOR, NOF, NOF, CON, NOF, FOR, NOF, NOF])
-            .body(|_, _| Some(json!({"text": "Une photo nette ?"}))),
-        r("POST", t("request-info"), InProgress, "case.request_info", [FOR, NOF, NOF, INV, NOF, FOR, NOF, NOF])
-            .body(|_, _| Some(json!({"text": "   "}))),
-        r("POST", t("provide-info"), AwaitingInfo, "case.provide_info", [OK, NOF, NOF, FOR, NOF, FOR, NOF, NOF])
-            .body(|_, _| Some(json!({"text": "Photo jointe"}))),
-        r("POST", t("provide-info"), InProgress,   "case.provide_info", [CON, NOF, NOF, FOR, NOF, FOR, NOF, NOF])
-            .body(|_, _| Some(json!({"text": "Photo jointe"}))),
-        r("POST", t("answer"), InProgress, "case.answer", [FOR, NOF, NOF, OK, NOF, FOR, NOF, NOF])
-            .body(|_, _| Some(json!({"kind": "advice", "answer": "Dermite séborrhéique"}))),
-        r("POST", t("answer"), Assigned,   "case.answer", [FOR, NOF, NOF, CON, NOF, FOR, NOF, NOF])
-            .body(|_, _| Some(json!({"kind": "advice", "answer": "Dermite séborrhéique"}))),
-        r("POST", t("answer"), InProgress, "case.answer", [FOR, NOF, NOF, INV, NOF, FOR, NOF, NOF])
-            .body(|_, _| Some(json!({"kind": "consultation", "answer": "À voir"}))),
-        r("POST", t("convert-to-consultation"), InProgress, "case.convert_to_consultation", [FOR, NOF, NOF, OK, NOF, FOR, NOF, NOF])
-            .body(|_, _| Some(json!({"answer": "À voir en consultation", "urgency": "routine"}))),
-        r("POST", t("convert-to-consultation"), Named,      "case.convert_to_consultation", [FOR, NOF, NOF, NOF, NOF, NOF, CON, NOF])
-            .body(|_, _| Some(json!({"answer": "À voir en consultation", "urgency": "routine"}))),
-        // ----- the requester's end -----
-        r("POST", t("cancel"), Draft,      "case.cancel", [OK, NOF, NOF, NOF, NOF, NOF, NOF, NOF])
-            .body(|_, _| Some(json!({"reason": "réglé"}))),
-        r("POST", t("cancel"), InProgress, "case.cancel", [OK, NOF, NOF, FOR, NOF, FOR, NOF, NOF])
-            .body(|_, _| Some(json!({"reason": "réglé"}))),
-        r("POST", t("cancel"), Answered,   "case.cancel", [CON, NOF, NOF, FOR, NOF, FOR, NOF, NOF])
-            .body(|_, _| Some(json!({"reason": "réglé"}))),
-        r("POST", t("close"), Answered,   "case.close", [OK, NOF, NOF, FOR, NOF, FOR, NOF, NOF])
-            .body(|_, _| Some(json!({"outcome": "visit_avoided", "usefulness": 4}))),
-        r("POST", t("close"), Answered,   "case.close", [INV, NOF, NOF, FOR, NOF, FOR, NOF, NOF])
-            .body(|_, _| Some(json!({"outcome": "visit_avoided", "usefulness": 9}))),
-        r("POST", t("close"), InProgress, "case.close", [CON, NOF, NOF, FOR, NOF, FOR, NOF, NOF])
-            .body(|_, _| Some(json!({"outcome": "visit_avoided"}))),
-        // ----- the thread: requester, expert in charge, assigner -----
-        r("POST", t("messages"), Pool,       "case.message", [NEW, NOF, NOF, FOR, FOR, NEW, NOF, NOF])
-            .body(|_, _| Some(json!({"text": "Bonjour"}))),
-        r("POST", t("messages"), InProgress, "case.message", [NEW, NOF, NOF, NEW, NOF, NEW, NOF, NOF])
-            .body(|_, _| Some(json!({"text": "Bonjour"}))),
-        r("POST", t("messages"), InProgress, "case.message", [INV, NOF, NOF, INV, NOF, INV, NOF, NOF])
-            .body(|_, _| Some(json!({"text": ""}))),
-        r("POST", t("messages"), Draft,      "case.message", [CON, NOF, NOF, NOF, NOF, NOF, NOF, NOF])
-            .body(|_, _| Some(json!({"text": "Bonjour"}))),
-        r("POST", t("messages"), Closed,     "case.message", [CON, NOF, NOF, CON, NOF, CON, NOF, NOF])
-            .body(|_, _| Some(json!({"text": "Bonjour"}))),
-        r("POST", t("messages"), Unknown,    "case.message", [NOF, NOF, NOF, NOF, NOF, NOF, NOF, NOF])
-            .body(|_, _| Some(json!({"text": "Bonjour"}))),
-    ]
+    let text = include_str!("access_matrix.txt");
+    let mut rows = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = i + 1;
+        let l = raw.trim();
+        if l.is_empty() || l.starts_with('#') {
+            continue;
+        }
+        let mut parts = l.splitn(3, '|');
+        let head: Vec<&str> = parts
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect();
+        let cells: Vec<&str> = parts
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect();
+        let body = parts.next().map(|b| b.trim().to_string());
+        assert!(head.len() >= 4, "access_matrix.txt line {line}: {l}");
+        assert_eq!(
+            cells.len(),
+            13,
+            "access_matrix.txt line {line}: 13 cells expected"
+        );
+        let (path, query) = match head[1].split_once('?') {
+            Some((p, q)) => (p.to_string(), format!("?{q}")),
+            None => (head[1].to_string(), String::new()),
+        };
+        let mut expect = [E::Unauthorized; 13];
+        for (k, c) in cells.iter().enumerate() {
+            expect[k] = E::parse(c)
+                .unwrap_or_else(|| panic!("access_matrix.txt line {line}: bad cell {c}"));
+        }
+        let flags = &head[4..];
+        rows.push(Row {
+            line,
+            method: head[0].to_string(),
+            state: State::parse(head[2])
+                .unwrap_or_else(|| panic!("access_matrix.txt line {line}: bad state")),
+            action: head[3].to_string(),
+            on_patient: path.starts_with(PATIENT) || flags.contains(&"on_patient"),
+            also: flags
+                .iter()
+                .filter_map(|f| f.strip_prefix("also="))
+                .flat_map(|f| f.split(','))
+                .map(str::to_string)
+                .collect(),
+            path,
+            query,
+            body,
+            expect,
+        });
+    }
+    rows
 }
 
 async fn world(app: &TestApp) -> World {
     app.seed_demo().await;
+    // A requester of another organisation: a nurse in Bernard's cabinet.
+    let cabinet = app
+        .platform
+        .list_organisations()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|o| o.name.contains("cardiologie"))
+        .expect("Bernard's cabinet")
+        .id;
+    let dupuis = app
+        .platform
+        .create_professional(
+            &TestApp::system(),
+            NewProfessional {
+                rpps: Some(consilium::demo::demo_rpps(77)),
+                adeli: None,
+                first_name: "Léa".into(),
+                last_name: "Dupuis".into(),
+                profession: "60".into(),
+                specialties: vec![],
+                email: None,
+            },
+            &[(cabinet.clone(), "member")],
+        )
+        .await
+        .unwrap();
+    let mut tx = app.db().begin().await.unwrap();
+    insert_token(
+        &mut tx,
+        &dupuis.id,
+        &hash_token(OTHER_ORG),
+        "test",
+        None,
+        T0,
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
     let mut ids = HashMap::new();
     for who in COLUMNS {
         if let (Some(token), false) = (who.token(), who == Who::BadToken) {
@@ -463,15 +391,6 @@ async fn world(app: &TestApp) -> World {
         .expect("the dermatology team")
         .id;
     // Another team: Bernard assigns for it, Garnier is a member.
-    let cabinet = app
-        .platform
-        .list_organisations()
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|o| o.name.contains("cardiologie"))
-        .expect("Bernard's cabinet")
-        .id;
     app.platform
         .create_team(
             &TestApp::system(),
@@ -619,10 +538,47 @@ async fn cell(app: &TestApp, w: &World, row: &Row, who: Who, exp: E, t: &Target)
             .await
             .unwrap();
     }
+    // A session of the owner's, past its idle limit.
+    let expired = if who == Who::ExpiredSession {
+        let s = app
+            .platform
+            .sign_in_password(
+                &consilium::demo::demo_rpps(2),
+                &consilium::demo::password_for("petit"),
+                &Default::default(),
+            )
+            .await
+            .unwrap();
+        app.exec(&format!(
+            "UPDATE sessions SET last_seen_at = 0 WHERE token_hash = '{}'",
+            hash_token(&s.token)
+        ))
+        .await
+        .unwrap();
+        Some(s)
+    } else {
+        None
+    };
     let (head, _) = app.audit_head().await;
     let before = snapshot(app, t).await;
-    let body = (row.body)(w, t);
-    let (status, answer) = app.call(row.method, who.token(), &path, body, None).await;
+    let body = row.body(w, t);
+    let (status, answer) = match &expired {
+        None => app.call(&row.method, who.token(), &path, body, None).await,
+        Some(s) => {
+            let m = reqwest::Method::from_bytes(row.method.as_bytes()).unwrap();
+            let mut req = app
+                .client
+                .request(m, format!("{}{path}", app.base))
+                .header("cookie", format!("__Host-consilium-session={}", s.token))
+                .header("x-csrf-token", &s.csrf);
+            if let Some(b) = body {
+                req = req.json(&b);
+            }
+            let r = req.send().await.unwrap();
+            let st = r.status();
+            (st, Value::String(r.text().await.unwrap_or_default()))
+        }
+    };
     let entries = app.audit_since(head).await;
     let after = snapshot(app, t).await;
     if who == Who::Disabled {
@@ -675,6 +631,19 @@ async fn cell(app: &TestApp, w: &World, row: &Row, who: Who, exp: E, t: &Target)
                 ));
             }
         }
+        E::Unauthorized if who == Who::ExpiredSession => {
+            let ok = entries.len() == 2
+                && entries[0].action == "session.end"
+                && entries[0].details.contains("idle_timeout")
+                && entries[1].action == "auth.session"
+                && entries[1].outcome == "denied";
+            if !ok {
+                errs.push(format!(
+                    "{label}: an expired session needs 'session.end' then 'auth.session' denied, got {:?}",
+                    show(&entries)
+                ));
+            }
+        }
         E::Unauthorized => {
             let ok = entries.len() == 1
                 && entries[0].action == "auth.token"
@@ -709,7 +678,7 @@ async fn cell(app: &TestApp, w: &World, row: &Row, who: Who, exp: E, t: &Target)
                 && entries.iter().all(|x| {
                     x.outcome == "success"
                         && x.actor_id == me
-                        && (x.action == row.action || row.also.contains(&x.action.as_str()))
+                        && (x.action == row.action || row.also.contains(&x.action))
                 })
                 && (!row.path.contains("{id}") || main[0].object_id == *id_in_path);
             if !ok {
@@ -797,7 +766,7 @@ fn router_operations() -> Vec<(String, String)> {
 both!(every_operation_has_a_row, |app| {
     let covered: BTreeSet<(String, String)> = table()
         .iter()
-        .map(|r| (r.method.to_lowercase(), r.path.to_string()))
+        .map(|r| (r.method.to_lowercase(), r.path.clone()))
         .collect();
     let relevant = |p: &str| p.contains("/cases") || p.contains("/patients");
 
@@ -820,7 +789,7 @@ both!(every_operation_has_a_row, |app| {
     }
     let routed: BTreeSet<(String, String)> = router_operations().into_iter().collect();
     assert!(
-        routed.len() >= 20 && routed.contains(&("put".into(), t("consent").into())),
+        routed.len() >= 20 && routed.contains(&("put".into(), "/api/v1/cases/{id}/consent".into())),
         "the router parser found {routed:?}"
     );
 
@@ -843,4 +812,92 @@ both!(every_operation_has_a_row, |app| {
         stale.is_empty(),
         "rows for operations that do not exist: {stale:?}"
     );
+});
+
+/// The fields a caller may never set, as they should be for a draft of `petit`'s.
+async fn protected(app: &TestApp, id: &str, patient: &str, petit: &str) -> (i64, i64) {
+    (
+        app.scalar(&format!("SELECT COUNT(*) FROM cases WHERE id = '{id}' AND state = 'draft' AND requester_id = '{petit}' AND assigned_expert_id IS NULL AND deadline_at IS NULL AND version < 10")).await,
+        app.scalar(&format!("SELECT COUNT(*) FROM patients WHERE id = '{patient}' AND created_by = '{petit}'")).await,
+    )
+}
+
+// Mass assignment: fields a caller may not set (`state`, owner, assignee, organisation,
+// version, deadline) sent in bodies change nothing, whatever the answer.
+both!(mass_assignment_probes_change_nothing, |app| {
+    let w = world(app).await;
+    let petit = &w.ids[&Who::Owner];
+    let probe = json!({
+        "state": "closed", "status": "closed", "owner": w.roux, "owner_id": w.roux,
+        "requester_id": w.roux, "assignee": w.roux, "assigned_expert_id": w.roux,
+        "organisation": w.team, "organisation_id": w.team, "team_id": w.team,
+        "version": 99, "created_by": w.roux, "deadline_at": "2030-01-01T00:00:00Z"
+    });
+    let draft = app.draft(PETIT, json!({"team_id": w.team})).await;
+    let id = draft["id"].as_str().unwrap().to_string();
+    let patient = draft["patient"]["id"].as_str().unwrap().to_string();
+    assert_eq!(protected(app, &id, &patient, petit).await, (1, 1));
+    let merge = |base: Value| {
+        let mut b = base;
+        for (k, v) in probe.as_object().unwrap() {
+            b.as_object_mut()
+                .unwrap()
+                .entry(k.clone())
+                .or_insert(v.clone());
+        }
+        b
+    };
+    for (method, path, body) in [
+        (
+            "PATCH",
+            format!("/api/v1/cases/{id}"),
+            merge(json!({"question": "Autre ?"})),
+        ),
+        (
+            "PUT",
+            format!("/api/v1/patients/{patient}"),
+            merge(
+                json!({"birth_family_name": "Testard", "given_names": "Paul", "birth_date": "1970-01-15", "sex": "M"}),
+            ),
+        ),
+        (
+            "PUT",
+            format!("/api/v1/cases/{id}/consent"),
+            merge(json!({"decision": "given", "method": "oral", "patient_informed": true})),
+        ),
+        (
+            "POST",
+            format!("/api/v1/cases/{id}/messages"),
+            merge(json!({"text": "x"})),
+        ),
+    ] {
+        let (s, v) = app.call(method, Some(PETIT), &path, Some(body), None).await;
+        assert!(
+            s.is_success() || s.as_u16() == 422 || s.as_u16() == 409,
+            "{method} {path}: {s} {v}"
+        );
+        assert_eq!(
+            protected(app, &id, &patient, petit).await,
+            (1, 1),
+            "{method} {path} changed a protected field"
+        );
+    }
+    // Created objects belong to the caller and start where the lifecycle says.
+    let (s, v) = app
+        .call(
+            "POST",
+            Some(PETIT),
+            "/api/v1/cases",
+            Some(merge(
+                json!({"patient_id": patient, "reason": "r", "question": "q"}),
+            )),
+            None,
+        )
+        .await;
+    if s.is_success() {
+        let nid = v["id"].as_str().unwrap();
+        assert_eq!(protected(app, nid, &patient, petit).await, (1, 1), "{v}");
+    } else {
+        assert_eq!(s.as_u16(), 422, "{v}");
+    }
 });
