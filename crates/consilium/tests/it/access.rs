@@ -1,12 +1,13 @@
-//! A1, the authorization matrix: every case and patient operation of the API × every role,
-//! through HTTP, each on a case prepared in the state the operation needs.
+//! A1, the authorization matrix: every operation of the API × every role (13 columns, among
+//! them a requester of another organisation and an expired browser session), through HTTP,
+//! each on a case (or other object) prepared in the state the operation needs.
 //!
 //! Every cell checks the status, the audit trail (one "denied" entry for each denial by an
 //! authenticated caller and for each presented but refused token; one success entry for each
 //! answered request; nothing for a 409 or a 422) and, for every refused request, that
 //! nothing changed in the database. The expectations are data, in `access_matrix.txt`;
-//! `every_operation_has_a_row` fails when the router or the OpenAPI document has a case or
-//! patient operation that file does not cover.
+//! `every_operation_has_a_row` fails when the router or the OpenAPI document has an
+//! operation that file does not cover.
 //!
 //! The expectations follow `cases::model::Relation`: the requester sees their own cases; the
 //! assigned expert theirs; a team member sees a team case only while it waits in the pool;
@@ -111,6 +112,8 @@ enum E {
     Ok,
     /// 201.
     Created,
+    /// 204.
+    NoContent,
     /// 401.
     Unauthorized,
     /// 403, audited as denied.
@@ -136,6 +139,7 @@ impl E {
         Some(match code {
             "OK" => E::Ok,
             "NEW" => E::Created,
+            "GON" => E::NoContent,
             "UNA" => E::Unauthorized,
             "FOR" => E::Forbidden,
             "NOF" => E::NotFound,
@@ -152,6 +156,7 @@ impl E {
         match self {
             E::Ok | E::Listed | E::Unlisted => 200,
             E::Created => 201,
+            E::NoContent => 204,
             E::Unauthorized => 401,
             E::Forbidden => 403,
             E::NotFound => 404,
@@ -194,6 +199,15 @@ enum State {
     Named,
     /// No such case or patient (random identifiers).
     Unknown,
+    /// Rows on other objects: no object (`None`); the requester's MSP (`Org`); a new member
+    /// of the MSP (`Member`); the dermatology team (`Team`); a personal access token and a
+    /// browser session of the case's requester (`OwnerToken`, `OwnerSession`).
+    None,
+    Org,
+    Member,
+    Team,
+    OwnerToken,
+    OwnerSession,
 }
 
 impl State {
@@ -210,12 +224,19 @@ impl State {
             "Closed" => Closed,
             "Named" => Named,
             "Unknown" => Unknown,
-            _ => return None,
+            "None" => None,
+            "Org" => Org,
+            "Member" => Member,
+            "Team" => Team,
+            "OwnerToken" => OwnerToken,
+            "OwnerSession" => OwnerSession,
+            _ => return Option::None,
         })
     }
 }
 
 struct World {
+    msp: String,
     team: String,
     roux: String,
     fontaine: String,
@@ -226,6 +247,9 @@ struct World {
 struct Target {
     case: String,
     patient: String,
+    /// For rows on other objects (organisation, professional, team, token, session): the
+    /// object's id, used in the path and expected in audit entries.
+    other: Option<String>,
 }
 
 struct Row {
@@ -244,10 +268,17 @@ struct Row {
     on_patient: bool,
     /// Other success entries the operation writes besides `action`.
     also: Vec<String>,
+    /// The audit action of a success when it differs from the denial's (`ok=…`); `-` for
+    /// operations that are not audited.
+    ok_action: Option<String>,
     expect: [E; 13],
 }
 
 impl Row {
+    fn success_action(&self) -> &str {
+        self.ok_action.as_deref().unwrap_or(&self.action)
+    }
+
     fn body(&self, w: &World, t: &Target) -> Option<Value> {
         match &self.body {
             Some(b) => {
@@ -256,7 +287,9 @@ impl Row {
                     .replace("$roux", &w.roux)
                     .replace("$fontaine", &w.fontaine)
                     .replace("$bernard", &w.bernard)
-                    .replace("$patient", &t.patient);
+                    .replace("$martin", &w.ids[&Who::OrgAdmin])
+                    .replace("$patient", &t.patient)
+                    .replace("$rpps", &fresh_rpps());
                 Some(serde_json::from_str(&text).unwrap_or_else(|e| {
                     panic!("access_matrix.txt line {}: bad JSON body: {e}", self.line)
                 }))
@@ -321,6 +354,10 @@ fn table() -> Vec<Row> {
                 .flat_map(|f| f.split(','))
                 .map(str::to_string)
                 .collect(),
+            ok_action: flags
+                .iter()
+                .find_map(|f| f.strip_prefix("ok="))
+                .map(str::to_string),
             path,
             query,
             body,
@@ -413,13 +450,94 @@ async fn world(app: &TestApp) -> World {
         )
         .await
         .unwrap();
+    let msp = app
+        .platform
+        .list_organisations()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|o| o.name.contains("Tilleuls"))
+        .expect("the MSP")
+        .id;
     World {
+        msp,
         team,
         roux: ids[&Who::Expert].clone(),
         fontaine: ids[&Who::TeamMate].clone(),
         bernard: ids[&Who::OtherAssigner].clone(),
         ids,
     }
+}
+
+/// A new synthetic RPPS for each use (members created by the matrix).
+fn fresh_rpps() -> String {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(2000);
+    consilium::demo::demo_rpps(N.fetch_add(1, std::sync::atomic::Ordering::SeqCst))
+}
+
+/// The object of a row that is not about a case or a patient.
+async fn prepare_other(app: &TestApp, w: &World, state: State) -> Option<String> {
+    Some(match state {
+        State::None => String::new(),
+        State::Org => w.msp.clone(),
+        State::Team => w.team.clone(),
+        State::Member => {
+            app.platform
+                .create_professional(
+                    &TestApp::system(),
+                    NewProfessional {
+                        rpps: Some(fresh_rpps()),
+                        adeli: None,
+                        first_name: "Marc".into(),
+                        last_name: "Nouvel".into(),
+                        profession: "70".into(),
+                        specialties: vec![],
+                        email: None,
+                    },
+                    &[(w.msp.clone(), "member")],
+                )
+                .await
+                .unwrap()
+                .id
+        }
+        State::OwnerToken => {
+            let owner = consilium::platform::Ctx::new(
+                app.platform
+                    .authenticate(PETIT)
+                    .await
+                    .unwrap()
+                    .expect("Petit's token"),
+            );
+            app.platform
+                .create_personal_token(&owner, "matrix", "read", 5)
+                .await
+                .unwrap()
+                .info
+                .id
+        }
+        State::OwnerSession => {
+            let s = app
+                .platform
+                .sign_in_password(
+                    &consilium::demo::demo_rpps(2),
+                    &consilium::demo::password_for("petit"),
+                    &Default::default(),
+                )
+                .await
+                .unwrap();
+            let sql = format!(
+                "SELECT id FROM sessions WHERE token_hash = '{}'",
+                hash_token(&s.token)
+            );
+            crate::with_pool!(app.db(), |p| sqlx::query_scalar::<_, String>(
+                sqlx::AssertSqlSafe(sql.clone())
+            )
+            .fetch_one(p)
+            .await)
+            .unwrap()
+        }
+        _ => return Option::None,
+    })
 }
 
 async fn prepare(app: &TestApp, w: &World, state: State) -> Target {
@@ -429,6 +547,14 @@ async fn prepare(app: &TestApp, w: &World, state: State) -> Target {
         return Target {
             case: consilium::kernel::new_id(),
             patient: consilium::kernel::new_id(),
+            other: None,
+        };
+    }
+    if let Some(other) = prepare_other(app, w, state).await {
+        return Target {
+            case: consilium::kernel::new_id(),
+            patient: consilium::kernel::new_id(),
+            other: Some(other),
         };
     }
     let c = if state == State::Named {
@@ -440,6 +566,7 @@ async fn prepare(app: &TestApp, w: &World, state: State) -> Target {
     let target = Target {
         case: c["id"].as_str().unwrap().to_string(),
         patient: c["patient"]["id"].as_str().unwrap().to_string(),
+        other: None,
     };
     let id = target.case.clone();
     let step = |token: &'static str, op: &'static str, body: Value| {
@@ -520,11 +647,15 @@ async fn snapshot(app: &TestApp, t: &Target) -> Snapshot {
 
 /// Runs one cell; returns what went wrong (nothing when the cell holds).
 async fn cell(app: &TestApp, w: &World, row: &Row, who: Who, exp: E, t: &Target) -> Vec<String> {
-    let object = if row.on_patient { &t.patient } else { &t.case };
-    let id_in_path = if row.path.starts_with(PATIENT) {
-        &t.patient
-    } else {
-        &t.case
+    let object = match &t.other {
+        Some(o) => o,
+        None if row.on_patient => &t.patient,
+        None => &t.case,
+    };
+    let id_in_path = match &t.other {
+        Some(o) => o,
+        None if row.path.starts_with(PATIENT) => &t.patient,
+        None => &t.case,
     };
     let path = format!("{}{}", row.path.replace("{id}", id_in_path), row.query);
     let label = format!(
@@ -670,21 +801,35 @@ async fn cell(app: &TestApp, w: &World, row: &Row, who: Who, exp: E, t: &Target)
                 ));
             }
         }
+        e if e.is_success() && row.success_action() == "-" => {
+            // Directory and code reads are not audited.
+            if !entries.is_empty() {
+                errs.push(format!(
+                    "{label}: expected no audit entry, got {:?}",
+                    show(&entries)
+                ));
+            }
+        }
         e if e.is_success() => {
-            let main: Vec<&StoredEntry> =
-                entries.iter().filter(|x| x.action == row.action).collect();
+            let main: Vec<&StoredEntry> = entries
+                .iter()
+                .filter(|x| x.action == row.success_action())
+                .collect();
             let ok = main.len() == 1
                 && entries.len() == 1 + row.also.len()
                 && entries.iter().all(|x| {
                     x.outcome == "success"
                         && x.actor_id == me
-                        && (x.action == row.action || row.also.contains(&x.action))
+                        && (x.action == row.success_action() || row.also.contains(&x.action))
                 })
-                && (!row.path.contains("{id}") || main[0].object_id == *id_in_path);
+                // An operation that creates an object records that object (not the path's).
+                && (!row.path.contains("{id}")
+                    || row.ok_action.is_some()
+                    || main[0].object_id == *id_in_path);
             if !ok {
                 errs.push(format!(
                     "{label}: expected one '{}' success entry (plus {:?}), got {:?}",
-                    row.action,
+                    row.success_action(),
                     row.also,
                     show(&entries)
                 ));
@@ -768,7 +913,7 @@ both!(every_operation_has_a_row, |app| {
         .iter()
         .map(|r| (r.method.to_lowercase(), r.path.clone()))
         .collect();
-    let relevant = |p: &str| p.contains("/cases") || p.contains("/patients");
+    let relevant = |_: &str| true;
 
     let doc: Value = app
         .client
