@@ -208,6 +208,8 @@ enum State {
     Team,
     OwnerToken,
     OwnerSession,
+    /// A notification addressed to the case's requester.
+    OwnerNotification,
 }
 
 impl State {
@@ -230,6 +232,7 @@ impl State {
             "Team" => Team,
             "OwnerToken" => OwnerToken,
             "OwnerSession" => OwnerSession,
+            "OwnerNotification" => OwnerNotification,
             _ => return Option::None,
         })
     }
@@ -535,6 +538,17 @@ async fn prepare_other(app: &TestApp, w: &World, state: State) -> Option<String>
             .fetch_one(p)
             .await)
             .unwrap()
+        }
+        State::OwnerNotification => {
+            let id = consilium::kernel::new_id();
+            app.exec(&format!(
+                "INSERT INTO notifications (id, professional_id, kind, created_at) \
+                 VALUES ('{id}', '{}', 'reminder', {T0})",
+                w.ids[&Who::Owner]
+            ))
+            .await
+            .unwrap();
+            id
         }
         _ => return Option::None,
     })
