@@ -2,6 +2,7 @@
 //! SHA-256 of each token is stored; the token itself is shown once, when created. Browser
 //! sign-in (password, second factor, sessions) is in `service.rs`, its rules in `model.rs`.
 
+pub mod links;
 pub mod model;
 pub mod password;
 pub mod repo;

@@ -399,3 +399,93 @@ pub async fn revoke_token(tx: &mut Tx, id: &str, now: i64) -> Result<bool> {
     .map(|r| r.rows_affected()))?;
     Ok(n == 1)
 }
+
+// ---------- one-time links (invitations, password resets) ----------
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct LinkRow {
+    pub id: String,
+    pub kind: String,
+    pub professional_id: String,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn insert_link(
+    tx: &mut Tx,
+    id: &str,
+    token_hash: &str,
+    kind: &str,
+    professional_id: &str,
+    created_by: Option<&str>,
+    now: i64,
+    expires_at: i64,
+) -> Result<()> {
+    run!(tx, |c| {
+        sqlx::query(
+        "INSERT INTO one_time_links (id, token_hash, kind, professional_id, created_by, created_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)"
+    )
+    .bind(id)
+    .bind(token_hash)
+    .bind(kind)
+    .bind(professional_id)
+    .bind(created_by)
+    .bind(now)
+    .bind(expires_at)
+    .execute(c)
+    .await
+    .map(|_| ())
+    })?;
+    Ok(())
+}
+
+pub async fn link_by_token(tx: &mut Tx, token_hash: &str) -> Result<Option<LinkRow>> {
+    Ok(run!(tx, |c| {
+        sqlx::query_as::<_, LinkRow>(
+        "SELECT id, kind, professional_id, expires_at, used_at FROM one_time_links WHERE token_hash = $1"
+    )
+    .bind(token_hash)
+    .fetch_optional(c)
+    .await
+    })?)
+}
+
+/// Marks a link used; false when it already was (of two concurrent uses, one wins).
+pub async fn use_link(tx: &mut Tx, id: &str, now: i64) -> Result<bool> {
+    let n = run!(tx, |c| sqlx::query(
+        "UPDATE one_time_links SET used_at = $2 WHERE id = $1 AND used_at IS NULL"
+    )
+    .bind(id)
+    .bind(now)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(n == 1)
+}
+
+/// Ends the other unused links of this kind for this professional (a new one replaces them).
+pub async fn retire_links(tx: &mut Tx, professional_id: &str, kind: &str, now: i64) -> Result<()> {
+    run!(tx, |c| sqlx::query(
+        "UPDATE one_time_links SET used_at = $3
+         WHERE professional_id = $1 AND kind = $2 AND used_at IS NULL"
+    )
+    .bind(professional_id)
+    .bind(kind)
+    .bind(now)
+    .execute(c)
+    .await
+    .map(|_| ()))?;
+    Ok(())
+}
+
+pub async fn email_of(tx: &mut Tx, professional_id: &str) -> Result<Option<String>> {
+    let r: Option<(Option<String>,)> = run!(tx, |c| sqlx::query_as(
+        "SELECT email FROM professionals WHERE id = $1"
+    )
+    .bind(professional_id)
+    .fetch_optional(c)
+    .await)?;
+    Ok(r.and_then(|r| r.0))
+}

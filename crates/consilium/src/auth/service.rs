@@ -272,6 +272,39 @@ impl Platform {
         Ok(issued)
     }
 
+    pub(crate) async fn stage_for(&self, tx: &mut Tx, id: &str, profession: &str) -> Result<Stage> {
+        self.stage_after_password(tx, id, profession).await
+    }
+
+    pub(crate) async fn open_session_for(
+        &self,
+        tx: &mut Tx,
+        professional_id: &str,
+        stage: Stage,
+        method: &str,
+        client: &ClientInfo,
+    ) -> Result<IssuedSession> {
+        self.open_session(tx, professional_id, stage, method, client)
+            .await
+    }
+
+    pub(crate) async fn throttled_keys(
+        &self,
+        tx: &mut Tx,
+        keys: &[(&str, &ThrottlePolicy)],
+    ) -> Result<Option<i64>> {
+        self.throttled(tx, keys).await
+    }
+
+    /// Counts an attempt against the keys (requests that are limited whatever their result).
+    pub(crate) async fn count_attempt(
+        &self,
+        tx: &mut Tx,
+        keys: &[(&str, &ThrottlePolicy)],
+    ) -> Result<()> {
+        self.record_failures(tx, keys).await
+    }
+
     async fn stage_after_password(&self, tx: &mut Tx, id: &str, profession: &str) -> Result<Stage> {
         let totp = repo::totp_get(tx, id).await?;
         if totp.is_some_and(|t| t.confirmed_at.is_some()) {

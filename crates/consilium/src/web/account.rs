@@ -82,3 +82,18 @@ pub async fn revoke_token(
     s.platform.revoke_personal_token(&ctx, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// An administrator of one of the professional's organisations invites them: a single-use
+/// link, valid 7 days, is emailed to them to choose a password (then enrol a second factor
+/// if their role requires one).
+#[utoipa::path(post, path = "/api/v1/directory/professionals/{id}/invite", tag = "directory", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses((status = 204, description = "invitation queued"), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn invite(
+    State(s): S,
+    Path(id): Path<String>,
+    call: Call<super::api::Empty>,
+) -> Result<StatusCode, Problem> {
+    s.platform.invite(&call.ctx, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -38,6 +38,10 @@ pub fn routes() -> Router<Arc<AppState>> {
         )
         .route("/notifications", get(list_notifications))
         .route("/notifications/{id}/read", post(read_notification))
+        .route(
+            "/directory/professionals/{id}/invite",
+            post(account::invite),
+        )
         .route("/me/sessions", get(account::list_sessions))
         .route(
             "/me/sessions/{id}",

@@ -92,7 +92,7 @@ impl Modify for Bearer {
         api::list_notifications, api::read_notification, api::get_notification_settings,
         api::put_notification_settings,
         account::list_sessions, account::revoke_session, account::list_tokens,
-        account::create_token, account::revoke_token,
+        account::create_token, account::revoke_token, account::invite,
     ),
     tags((name = "cases"), (name = "patients"), (name = "directory"), (name = "codes"), (name = "account"), (name = "notifications"))
 )]

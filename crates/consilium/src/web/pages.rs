@@ -8,6 +8,7 @@
 
 use super::AppState;
 use super::extract::{LOGIN_CSRF_COOKIE, SESSION_COOKIE, client_info, cookie};
+use crate::auth::links::{LinkKind, LinkProblem};
 use crate::auth::model::{Stage, constant_time_eq};
 use crate::auth::service::{IssuedSession, SessionInfo};
 use crate::kernel::{Error, Timestamp};
@@ -43,6 +44,12 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/auth/sessions/{id}/revoke", post(revoke_submit))
         .route("/auth/logout", post(logout_submit))
         .route("/auth/password", get(password_page).post(password_submit))
+        .route("/auth/forgot", get(forgot_page).post(forgot_submit))
+        .route(
+            "/auth/invitation",
+            get(invitation_page).post(invitation_submit),
+        )
+        .route("/auth/reset", get(reset_page).post(reset_submit))
 }
 
 #[derive(Template)]
@@ -91,6 +98,23 @@ struct SessionsPage<'a> {
 #[template(path = "auth/password.html")]
 struct PasswordPage<'a> {
     csrf: &'a str,
+    message: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "auth/forgot.html")]
+struct ForgotPage<'a> {
+    csrf: &'a str,
+    message: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "auth/set_password.html")]
+struct SetPasswordPage<'a> {
+    title: &'a str,
+    action: &'a str,
+    csrf: &'a str,
+    token: &'a str,
     message: Option<&'a str>,
 }
 
@@ -226,6 +250,32 @@ struct PasswordForm {
 }
 
 #[derive(Deserialize)]
+struct ForgotForm {
+    #[serde(default)]
+    identifier: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+#[derive(Deserialize)]
+struct LinkForm {
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    new: String,
+    #[serde(default)]
+    confirm: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+#[derive(Deserialize)]
+struct TokenQuery {
+    #[serde(default)]
+    token: String,
+}
+
+#[derive(Deserialize)]
 struct CsrfForm {
     #[serde(default)]
     csrf: String,
@@ -273,7 +323,7 @@ async fn csrf_refused(s: &AppState, session: Option<&SessionInfo>) -> Response {
 
 fn login_form(status: StatusCode, identifier: &str, msg: Option<&str>) -> Response {
     let csrf = random_token();
-    let mut r = html(
+    let r = html(
         status,
         &LoginPage {
             csrf: &csrf,
@@ -281,11 +331,7 @@ fn login_form(status: StatusCode, identifier: &str, msg: Option<&str>) -> Respon
             message: msg,
         },
     );
-    add_cookie(
-        &mut r,
-        format!("{LOGIN_CSRF_COOKIE}={csrf}; Path=/; Secure; HttpOnly; SameSite=Strict"),
-    );
-    r
+    with_login_csrf(r, &csrf)
 }
 
 async fn login_page(State(s): S, parts: Parts) -> Response {
@@ -608,6 +654,179 @@ async fn password_submit(State(s): S, parts: Parts, body: Bytes) -> Response {
         }
         Err(e) => e.into_response(),
     }
+}
+
+/// A page for users without a session (sign-in, forgotten password, links), with the
+/// double-submit CSRF cookie.
+fn with_login_csrf(mut r: Response, csrf: &str) -> Response {
+    add_cookie(
+        &mut r,
+        format!("{LOGIN_CSRF_COOKIE}={csrf}; Path=/; Secure; HttpOnly; SameSite=Strict"),
+    );
+    r
+}
+
+fn login_csrf_ok(parts: &Parts, sent: &str) -> bool {
+    let expected = cookie(&parts.headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
+    !expected.is_empty() && constant_time_eq(sent.as_bytes(), expected.as_bytes())
+}
+
+fn forgot_form(status: StatusCode, msg: Option<&str>) -> Response {
+    let csrf = random_token();
+    let r = html(
+        status,
+        &ForgotPage {
+            csrf: &csrf,
+            message: msg,
+        },
+    );
+    with_login_csrf(r, &csrf)
+}
+
+async fn forgot_page() -> Response {
+    forgot_form(StatusCode::OK, None)
+}
+
+/// Always the same answer: whether the identifier names an account is not disclosed.
+async fn forgot_submit(State(s): S, parts: Parts, body: Bytes) -> Response {
+    let form = parse_form::<ForgotForm>(&body).unwrap_or(ForgotForm {
+        identifier: String::new(),
+        csrf: String::new(),
+    });
+    if !login_csrf_ok(&parts, &form.csrf) {
+        return csrf_refused(&s, None).await;
+    }
+    match s
+        .platform
+        .request_password_reset(&form.identifier, &client_info(&parts))
+        .await
+    {
+        Ok(()) => forgot_form(
+            StatusCode::OK,
+            Some(
+                "Si un compte correspond à cet identifiant, un message contenant un lien \
+                 vient de lui être envoyé.",
+            ),
+        ),
+        Err(Error::TooManyRequests { retry_after }) => {
+            let mut r = forgot_form(
+                StatusCode::TOO_MANY_REQUESTS,
+                Some("Trop de demandes. Réessayez plus tard."),
+            );
+            if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            r
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+fn link_texts(kind: LinkKind) -> (&'static str, &'static str) {
+    match kind {
+        LinkKind::Invitation => (
+            "Bienvenue : choisissez votre mot de passe",
+            "/auth/invitation",
+        ),
+        LinkKind::Reset => ("Nouveau mot de passe", "/auth/reset"),
+    }
+}
+
+fn link_problem_page(p: LinkProblem) -> Response {
+    let text = match p {
+        LinkProblem::Unknown => "Ce lien n'est pas valide.",
+        LinkProblem::Used => "Ce lien a déjà servi : il ne fonctionne qu'une fois.",
+        LinkProblem::Expired => "Ce lien a expiré. Demandez-en un nouveau.",
+    };
+    message(StatusCode::GONE, "Lien inutilisable", text)
+}
+
+fn link_form(kind: LinkKind, token: &str, status: StatusCode, msg: Option<&str>) -> Response {
+    let (title, action) = link_texts(kind);
+    let csrf = random_token();
+    let r = html(
+        status,
+        &SetPasswordPage {
+            title,
+            action,
+            csrf: &csrf,
+            token,
+            message: msg,
+        },
+    );
+    with_login_csrf(r, &csrf)
+}
+
+async fn link_page(s: &AppState, parts: &Parts, kind: LinkKind) -> Response {
+    let q: TokenQuery = serde_urlencoded::from_str(parts.uri.query().unwrap_or_default())
+        .unwrap_or(TokenQuery {
+            token: String::new(),
+        });
+    match s.platform.check_link(kind, &q.token).await {
+        Ok(None) => link_form(kind, &q.token, StatusCode::OK, None),
+        Ok(Some(p)) => link_problem_page(p),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn link_submit(s: &AppState, parts: &Parts, body: &[u8], kind: LinkKind) -> Response {
+    let Some(form) = parse_form::<LinkForm>(body) else {
+        return csrf_refused(s, None).await;
+    };
+    if !login_csrf_ok(parts, &form.csrf) {
+        return csrf_refused(s, None).await;
+    }
+    if form.new != form.confirm {
+        return link_form(
+            kind,
+            &form.token,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("Les deux saisies diffèrent."),
+        );
+    }
+    match s
+        .platform
+        .use_link(kind, &form.token, &form.new, &client_info(parts))
+        .await
+    {
+        Ok(Ok(issued)) => {
+            let mut r = issued_redirect(&issued);
+            add_cookie(&mut r, clear_cookie(LOGIN_CSRF_COOKIE));
+            r
+        }
+        Ok(Err(p)) => link_problem_page(p),
+        Err(Error::Invalid(errs)) => {
+            let text = format!(
+                "Mot de passe : {}.",
+                errs.first()
+                    .map(|e| e.message.as_str())
+                    .unwrap_or("invalide")
+            );
+            link_form(
+                kind,
+                &form.token,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(&text),
+            )
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn invitation_page(State(s): S, parts: Parts) -> Response {
+    link_page(&s, &parts, LinkKind::Invitation).await
+}
+
+async fn invitation_submit(State(s): S, parts: Parts, body: Bytes) -> Response {
+    link_submit(&s, &parts, &body, LinkKind::Invitation).await
+}
+
+async fn reset_page(State(s): S, parts: Parts) -> Response {
+    link_page(&s, &parts, LinkKind::Reset).await
+}
+
+async fn reset_submit(State(s): S, parts: Parts, body: Bytes) -> Response {
+    link_submit(&s, &parts, &body, LinkKind::Reset).await
 }
 
 #[cfg(test)]

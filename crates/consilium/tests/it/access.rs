@@ -495,7 +495,7 @@ async fn prepare_other(app: &TestApp, w: &World, state: State) -> Option<String>
                         last_name: "Nouvel".into(),
                         profession: "70".into(),
                         specialties: vec![],
-                        email: None,
+                        email: Some("marc.nouvel@example.org".into()),
                     },
                     &[(w.msp.clone(), "member")],
                 )

@@ -918,3 +918,259 @@ both!(password_change_can_end_other_sessions, |app| {
     assert_eq!(app.audit_count("password.change", "success").await, 1);
     assert_eq!(app.audit_count("password.change", "denied").await, 1);
 });
+
+/// The link in a delivered message, as a path on the test server.
+fn link_in(body: &str, path: &str) -> String {
+    let start = body
+        .find(path)
+        .unwrap_or_else(|| panic!("no {path} link in {body}"));
+    let link: String = body[start..]
+        .chars()
+        .take_while(|c| !c.is_whitespace())
+        .collect();
+    // Quoted-printable soft breaks, if any.
+    link.replace("=\r\n", "")
+        .replace("=\n", "")
+        .replace("=3D", "=")
+}
+
+async fn invitation_and_reset(backend: consilium::db::Backend) {
+    let smtp = crate::smtp::SmtpSink::start().await;
+    let app = TestApp::start_with(backend, |c| {
+        smtp.configure(c);
+        c.public_url = Some("http://consilium.test".into());
+    })
+    .await;
+    invitation_and_reset_on(&app, &smtp).await;
+    app.finish().await;
+}
+
+/// The messages delivered to `addr` carrying a link to `path` (the demo's own notification
+/// mails are left out), waiting (a few seconds at most) for at least `n`.
+async fn mail_to(
+    smtp: &crate::smtp::SmtpSink,
+    addr: &str,
+    path: &str,
+    n: usize,
+) -> Vec<crate::smtp::Delivered> {
+    let mine = || -> Vec<crate::smtp::Delivered> {
+        smtp.messages()
+            .into_iter()
+            .filter(|m| m.to(addr) && m.body().contains(path))
+            .collect()
+    };
+    for _ in 0..100 {
+        let got = mine();
+        if got.len() >= n {
+            return got;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    mine()
+}
+
+async fn invitation_and_reset_on(app: &TestApp, smtp: &crate::smtp::SmtpSink) {
+    app.seed_demo().await;
+    // Martin (MSP administrator) adds a nurse, then invites her.
+    let msp = app
+        .platform
+        .list_organisations()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|o| o.name.contains("Tilleuls"))
+        .unwrap()
+        .id;
+    let new_rpps = demo_rpps(321);
+    let (s, v) = app
+        .post(
+            MARTIN,
+            &format!("/api/v1/directory/organisations/{msp}/members"),
+            serde_json::json!({"professional": {"rpps": new_rpps, "first_name": "Inès", "last_name": "Nouvelle", "profession": "60", "email": "ines.nouvelle@example.org"}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let ines = v["id"].as_str().unwrap().to_string();
+    // Only an administrator of her organisation may invite her.
+    let (s, _) = app
+        .post(
+            "csl_demo_lefebvre",
+            &format!("/api/v1/directory/professionals/{ines}/invite"),
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, v) = app
+        .post(
+            MARTIN,
+            &format!("/api/v1/directory/professionals/{ines}/invite"),
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+    assert!(
+        smtp.messages().is_empty(),
+        "mail goes out from a job, after the commit"
+    );
+    app.run_jobs().await;
+    let got = mail_to(smtp, "ines.nouvelle@example.org", "/auth/invitation", 1).await;
+    assert_eq!(got.len(), 1);
+    let body = got[0].body();
+    assert!(
+        body.contains("http://consilium.test/auth/invitation?token="),
+        "{body}"
+    );
+    let link = link_in(&body, "/auth/invitation");
+
+    let mut b = Browser::new(app);
+    let page = b.get(&link).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let csrf = page.field("csrf");
+    let token = page.field("token");
+    let new_password = "mon mot de passe d'infirmière";
+    let p = b
+        .form(
+            "/auth/invitation",
+            &[
+                ("token", &token),
+                ("new", new_password),
+                ("confirm", new_password),
+                ("csrf", &csrf),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    assert_eq!(
+        p.location(),
+        "/auth/sessions",
+        "a nurse of an MSP needs no second factor"
+    );
+    assert_eq!(
+        b.api("GET", "/api/v1/me", None, None).await.json()["professional"]["id"],
+        ines.as_str()
+    );
+    // Single use.
+    let mut again = Browser::new(app);
+    let page = again.get(&link).await;
+    assert_eq!(page.status, StatusCode::GONE);
+    assert!(page.body.contains("déjà servi"));
+    // She can sign in with the password she chose.
+    assert_eq!(
+        Browser::new(app)
+            .sign_in(&new_rpps, new_password)
+            .await
+            .status,
+        StatusCode::SEE_OTHER
+    );
+
+    // Reset: the same answer for an unknown identifier, and no mail for it.
+    let mut f = Browser::new(app);
+    let page = f.get("/auth/forgot").await;
+    let csrf = page.field("csrf");
+    let unknown = f
+        .form(
+            "/auth/forgot",
+            &[("identifier", &demo_rpps(998)), ("csrf", &csrf)],
+        )
+        .await;
+    let csrf = unknown.field("csrf");
+    let known = f
+        .form(
+            "/auth/forgot",
+            &[
+                ("identifier", "petit@demo.consilium.invalid"),
+                ("csrf", &csrf),
+            ],
+        )
+        .await;
+    assert_eq!(unknown.status, known.status);
+    assert_eq!(
+        unknown.body.replace(&unknown.field("csrf"), "X"),
+        known.body.replace(&known.field("csrf"), "X")
+    );
+    app.run_jobs().await;
+    let got = mail_to(smtp, "petit@demo.consilium.invalid", "/auth/reset", 1).await;
+    assert_eq!(got.len(), 1);
+    let mailed = app
+        .scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'auth.reset_request' AND details LIKE '%\"mailed\":false%'")
+        .await;
+    assert_eq!(mailed, 1, "no mail for the unknown identifier");
+    let link = link_in(&got[0].body(), "/auth/reset");
+    // Petit was signed in elsewhere: the reset ends that session.
+    let mut elsewhere = signed_in(app, "petit").await;
+    let mut r = Browser::new(app);
+    let page = r.get(&link).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let (csrf, token) = (page.field("csrf"), page.field("token"));
+    let p = r
+        .form(
+            "/auth/reset",
+            &[
+                ("token", &token),
+                ("new", "court"),
+                ("confirm", "court"),
+                ("csrf", &csrf),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "too short");
+    let csrf = p.field("csrf");
+    let fresh = "un nouveau mot de passe bien long";
+    let p = r
+        .form(
+            "/auth/reset",
+            &[
+                ("token", &token),
+                ("new", fresh),
+                ("confirm", fresh),
+                ("csrf", &csrf),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    assert_eq!(
+        elsewhere.api("GET", "/api/v1/me", None, None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        Browser::new(app)
+            .sign_in(&rpps("petit"), &password_for("petit"))
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        Browser::new(app)
+            .sign_in(&rpps("petit"), fresh)
+            .await
+            .status,
+        StatusCode::SEE_OTHER
+    );
+    // An expired link: a second request, then the clock moves past its hour.
+    let page = f.get("/auth/forgot").await;
+    let csrf = page.field("csrf");
+    f.form(
+        "/auth/forgot",
+        &[("identifier", &rpps("moreau")), ("csrf", &csrf)],
+    )
+    .await;
+    app.run_jobs().await;
+    let got = mail_to(smtp, "moreau@demo.consilium.invalid", "/auth/reset", 1).await;
+    let link = link_in(&got[0].body(), "/auth/reset");
+    app.clock.advance_seconds(3601);
+    assert_eq!(Browser::new(app).get(&link).await.status, StatusCode::GONE);
+    assert_eq!(app.audit_count("auth.invitation", "success").await, 1);
+    assert_eq!(app.audit_count("auth.reset", "success").await, 1);
+    assert_eq!(app.audit_count("auth.reset_request", "success").await, 3);
+}
+
+mod links {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn invitation_and_reset_sqlite() {
+        super::invitation_and_reset(consilium::db::Backend::Sqlite).await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn invitation_and_reset_postgres() {
+        super::invitation_and_reset(consilium::db::Backend::Postgres).await;
+    }
+}
