@@ -3,6 +3,7 @@
 pub mod app;
 pub mod audit;
 pub mod auth;
+pub mod billing;
 pub mod cases;
 pub mod codes;
 pub mod config;

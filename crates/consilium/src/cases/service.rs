@@ -494,7 +494,7 @@ impl Platform {
     }
 
     /// Loads a case the caller may see, or records the denial and answers "not found".
-    async fn load_visible(
+    pub(crate) async fn load_visible(
         &self,
         mut tx: Tx,
         ctx: &Ctx,
@@ -1108,7 +1108,7 @@ impl Platform {
         transition: Transition,
         input: AnswerInput,
     ) -> Result<CaseView> {
-        self.change(ctx, id, action, Some(transition), |_p, _tx, _me, r, now| {
+        self.change(ctx, id, action, Some(transition), |_p, tx, _me, r, now| {
             Box::pin(async move {
                 // Authorisation has passed by now: only then is the input judged.
                 if transition == Transition::Answer && input.kind == OpinionKind::Consultation {
@@ -1120,10 +1120,19 @@ impl Platform {
                 let opinion = build_opinion(input)?;
                 r.opinion = Some(serde_json::to_string(&opinion).map_err(Error::internal)?);
                 r.answered_at = Some(now.micros());
+                // Billing (R3, R4, R11–R15): the acts are recorded with the answer.
+                let billing = crate::billing::service::record_on_answer(tx, r, now).await?;
+                let billed: Vec<_> = billing
+                    .decisions
+                    .iter()
+                    .filter(|d| d.billable)
+                    .map(|d| json!({"code": d.code, "amount_cents": d.amount_cents}))
+                    .collect();
                 Ok(Applied::new(json!({
                     "kind": opinion.kind,
                     "visit_needed": opinion.visit_needed,
                     "visit_urgency": opinion.visit_urgency,
+                    "billed": billed,
                 })))
             })
         })

@@ -4,6 +4,7 @@ use super::AppState;
 use super::account;
 use super::extract::{Auth, Call};
 use super::problem::Problem;
+use crate::billing::service::{ActView, CaseBilling, Counters};
 use crate::cases::model::Outcome;
 use crate::cases::repo::{CaseEvent, Message, View};
 use crate::cases::service::{
@@ -12,11 +13,12 @@ use crate::cases::service::{
 };
 use crate::codes::{self, Profession, Specialty};
 use crate::directory::model::{AddMember, Organisation, Professional, Team, TeamInput};
-use crate::kernel::{Error, Result};
+use crate::kernel::{Error, Result, Timestamp};
 use crate::patients::model::{Patient, PatientInput};
 use axum::extract::{FromRequestParts, Path, State};
-use axum::http::StatusCode;
 use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine;
@@ -93,6 +95,10 @@ pub fn routes() -> Router<Arc<AppState>> {
             "/cases/{id}/messages",
             get(list_messages).post(post_message),
         )
+        .route("/cases/{id}/billing", get(case_billing))
+        .route("/billing/acts", get(my_acts))
+        .route("/billing/counters", get(my_counters))
+        .route("/billing/establishments/{id}/acts", get(establishment_acts))
 }
 
 /// Query string parsed with serde; errors become 422 with the parameter named.
@@ -747,4 +753,100 @@ pub async fn put_notification_settings(
             .set_notification_settings(&call.ctx, call.body)
             .await?,
     ))
+}
+
+// ---------- billing ----------
+
+/// What each side of the case may bill (RQD, TE2), and why, citing the rule.
+#[utoipa::path(get, path = "/api/v1/cases/{id}/billing", tag = "billing", security(("bearer" = [])),
+    params(("id" = String, Path, description = "object id")),
+    responses((status = 200, body = CaseBilling), (status = 404, body = Problem)))]
+pub async fn case_billing(
+    State(s): S,
+    Auth(ctx): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<CaseBilling> {
+    Ok(Json(s.platform.case_billing(&ctx, &id).await?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ActsQuery {
+    /// Month, `YYYY-MM` (Europe/Paris); defaults to the current month.
+    pub month: Option<String>,
+    /// `json` (default) or `csv` (a download, `;`-separated).
+    pub format: Option<String>,
+}
+
+fn month_or_now(s: &AppState, month: Option<&str>) -> Result<(Timestamp, Timestamp)> {
+    let current;
+    let m = match month {
+        Some(m) => m,
+        None => {
+            let d = crate::billing::model::paris_date(s.platform.now());
+            current = format!("{:04}-{:02}", d.year(), u8::from(d.month()));
+            &current
+        }
+    };
+    crate::billing::service::month_bounds(m)
+}
+
+fn acts_answer(acts: Vec<ActView>, format: Option<&str>, name: &str) -> Result<Response> {
+    match format.unwrap_or("json") {
+        "json" => Ok(Json(acts).into_response()),
+        "csv" => Ok((
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{name}.csv\""),
+                ),
+            ],
+            crate::billing::service::to_csv(&acts),
+        )
+            .into_response()),
+        _ => Err(Error::invalid("format", "must be json or csv")),
+    }
+}
+
+/// The caller's billable acts for a month (export per professional and month).
+#[utoipa::path(get, path = "/api/v1/billing/acts", tag = "billing", security(("bearer" = [])),
+    params(ActsQuery),
+    responses((status = 200, body = Vec<ActView>, description = "JSON, or CSV with format=csv"), (status = 422, body = Problem)))]
+pub async fn my_acts(
+    State(s): S,
+    Auth(ctx): Auth,
+    Q(q): Q<ActsQuery>,
+) -> std::result::Result<Response, Problem> {
+    let (from, to) = month_or_now(&s, q.month.as_deref())?;
+    let acts = s.platform.my_acts(&ctx, from, to).await?;
+    let name = format!("actes-{}", q.month.as_deref().unwrap_or("mois"));
+    Ok(acts_answer(acts, q.format.as_deref(), &name)?)
+}
+
+/// The caller's annual counters per patient and act (R14), and the R16 count.
+#[utoipa::path(get, path = "/api/v1/billing/counters", tag = "billing", security(("bearer" = [])),
+    responses((status = 200, body = Counters)))]
+pub async fn my_counters(State(s): S, Auth(ctx): Auth) -> ApiResult<Counters> {
+    Ok(Json(s.platform.my_counters(&ctx).await?))
+}
+
+/// An establishment's acts for a month, for its billing office (R17); administrators of
+/// the organisation only.
+#[utoipa::path(get, path = "/api/v1/billing/establishments/{id}/acts", tag = "billing", security(("bearer" = [])),
+    params(("id" = String, Path, description = "organisation id"), ActsQuery),
+    responses((status = 200, body = Vec<ActView>, description = "JSON, or CSV with format=csv"), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn establishment_acts(
+    State(s): S,
+    Auth(ctx): Auth,
+    Path(id): Path<String>,
+    Q(q): Q<ActsQuery>,
+) -> std::result::Result<Response, Problem> {
+    let (from, to) = month_or_now(&s, q.month.as_deref())?;
+    let acts = s.platform.establishment_acts(&ctx, &id, from, to).await?;
+    let name = format!(
+        "actes-etablissement-{}",
+        q.month.as_deref().unwrap_or("mois")
+    );
+    Ok(acts_answer(acts, q.format.as_deref(), &name)?)
 }

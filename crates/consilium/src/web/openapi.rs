@@ -93,8 +93,9 @@ impl Modify for Bearer {
         api::put_notification_settings,
         account::list_sessions, account::revoke_session, account::list_tokens,
         account::create_token, account::revoke_token, account::invite,
+        api::case_billing, api::my_acts, api::my_counters, api::establishment_acts,
     ),
-    tags((name = "cases"), (name = "patients"), (name = "directory"), (name = "codes"), (name = "account"), (name = "notifications"))
+    tags((name = "cases"), (name = "patients"), (name = "directory"), (name = "codes"), (name = "account"), (name = "notifications"), (name = "billing"))
 )]
 pub struct ApiDoc;
 

@@ -6,6 +6,7 @@ mod harness;
 
 mod access;
 mod audit;
+mod billing;
 mod deadlines;
 mod directory;
 mod instances;
