@@ -18,6 +18,7 @@ pub mod mail;
 pub mod notifications;
 pub mod patients;
 pub mod platform;
+pub mod reports;
 pub mod routing;
 pub mod rules;
 pub mod web;
