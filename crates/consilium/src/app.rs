@@ -29,7 +29,9 @@ impl App {
         config.prepare_data_dir()?;
         let db = Db::connect(&config.database_url()).await?;
         db.migrate().await?;
-        let mut platform = Platform::new(db, clock).with_auth(config.auth_settings()?);
+        let mut platform = Platform::new(db, clock)
+            .with_auth(config.auth_settings()?)
+            .with_attachments(config.attachments()?);
         platform.mailer = Arc::new(crate::mail::Mailer::from_config(&config)?);
         platform.jobs_lease_seconds = config.jobs_lease_seconds.max(1);
         platform.deadlines = crate::routing::DeadlinePolicy {
@@ -70,6 +72,25 @@ impl App {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        // Orphan sweep: temp files and unreferenced blobs left by interrupted uploads.
+        let sweeper = self.platform.clone();
+        let sweep = tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+            loop {
+                every.tick().await;
+                if sweeper.attachments.is_none() {
+                    return;
+                }
+                match sweeper
+                    .sweep_orphans(std::time::Duration::from_secs(3600))
+                    .await
+                {
+                    Ok((0, 0)) => {}
+                    Ok((t, b)) => tracing::info!(temp = t, blobs = b, "orphan sweep"),
+                    Err(e) => tracing::warn!(error = %e, "orphan sweep failed"),
+                }
+            }
+        });
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let worker = self
             .worker
@@ -87,6 +108,7 @@ impl App {
         if let Some(w) = worker {
             let _ = w.await;
         }
+        sweep.abort();
         self.platform.db.close().await;
         served?;
         Ok(())

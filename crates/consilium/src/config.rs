@@ -56,6 +56,39 @@ pub struct Config {
     pub reminder_days: Vec<i64>,
     /// Hours before the 7-day deadline when the case assigner (or an administrator) is told.
     pub escalation_hours_before_deadline: i64,
+    /// Where attachment blobs live: empty for `<data_dir>/blobs`, `file:///path`.
+    pub blob_url: Option<String>,
+    /// S3 endpoint (`http(s)://host:port`), for `s3://` blob URLs; default AWS.
+    pub s3_endpoint: Option<String>,
+    pub s3_region: String,
+    pub s3_access_key: Option<String>,
+    pub s3_secret_key: Option<Secret>,
+    /// Path-style S3 requests (self-hosted stores); `false` for virtual-hosted style.
+    pub s3_path_style: bool,
+    /// Key-encryption keys from the environment (`id:base64[,id:base64…]`, current last);
+    /// when unset, the key file is used.
+    pub master_keys: Option<Secret>,
+    /// The key file (created with mode 0600 on first start); default `<data_dir>/keys/master.keys`.
+    pub key_file: Option<PathBuf>,
+    /// Largest attachment, in bytes.
+    pub attachment_max_file_bytes: u64,
+    /// Most attachment bytes per case.
+    pub attachment_max_case_bytes: u64,
+    /// Keep the original of re-encoded images (encrypted too).
+    pub attachment_keep_originals: bool,
+    /// How long a closed case is kept before it may be purged, in days.
+    pub retention_days: i64,
+}
+
+/// A secret setting: never printed.
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
 }
 
 impl Default for Config {
@@ -81,6 +114,18 @@ impl Default for Config {
             mail_from: "Consilium <no-reply@consilium.localhost>".into(),
             reminder_days: vec![3, 5],
             escalation_hours_before_deadline: 24,
+            blob_url: None,
+            s3_endpoint: None,
+            s3_region: "us-east-1".into(),
+            s3_access_key: None,
+            s3_secret_key: None,
+            s3_path_style: true,
+            master_keys: None,
+            key_file: None,
+            attachment_max_file_bytes: 50 * 1024 * 1024,
+            attachment_max_case_bytes: 500 * 1024 * 1024,
+            attachment_keep_originals: false,
+            retention_days: 20 * 365,
         }
     }
 }
@@ -123,6 +168,51 @@ impl Config {
         s.per_account.max_failures = self.login_max_failures.max(1);
         s.per_address.max_failures = self.login_max_failures_per_address.max(1);
         Ok(s)
+    }
+
+    /// The key file path.
+    pub fn key_file(&self) -> PathBuf {
+        self.key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("keys").join("master.keys"))
+    }
+
+    /// Where the key-encryption keys come from.
+    pub fn key_source(&self) -> crate::attachments::KeySource {
+        match &self.master_keys {
+            Some(Secret(v)) if !v.trim().is_empty() => {
+                crate::attachments::KeySource::Env(v.clone())
+            }
+            _ => crate::attachments::KeySource::File(self.key_file()),
+        }
+    }
+
+    /// The attachment store, keys (the key file is created if absent) and limits.
+    pub fn attachments(&self) -> crate::kernel::Result<crate::attachments::Attachments> {
+        let store =
+            crate::storage::BlobStore::from_url(self.blob_url.as_deref(), &self.data_dir, |url| {
+                crate::storage::s3::S3Settings {
+                    url: url.to_string(),
+                    endpoint: self.s3_endpoint.clone(),
+                    region: self.s3_region.clone(),
+                    access_key: self.s3_access_key.clone().unwrap_or_default(),
+                    secret_key: self
+                        .s3_secret_key
+                        .as_ref()
+                        .map(|s| s.0.clone())
+                        .unwrap_or_default(),
+                    path_style: self.s3_path_style,
+                }
+            })?;
+        crate::attachments::Attachments::new(
+            store,
+            self.key_source(),
+            crate::attachments::Limits {
+                max_file_bytes: self.attachment_max_file_bytes,
+                max_case_bytes: self.attachment_max_case_bytes,
+                keep_originals: self.attachment_keep_originals,
+            },
+        )
     }
 
     /// Creates the data directory for a SQLite database that lives in it.

@@ -1,6 +1,7 @@
 //! Consilium: an open-source teleexpertise platform. See `docs/architecture.md`.
 
 pub mod app;
+pub mod attachments;
 pub mod audit;
 pub mod auth;
 pub mod billing;
@@ -21,4 +22,5 @@ pub mod platform;
 pub mod reports;
 pub mod routing;
 pub mod rules;
+pub mod storage;
 pub mod web;

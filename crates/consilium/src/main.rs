@@ -55,6 +55,61 @@ enum Command {
     },
     /// Check that the configured server answers on /readyz (exit 0) or not (exit 1).
     Healthcheck,
+    /// Key-encryption keys of attachments.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// The attachment blob store.
+    Blobs {
+        #[command(subcommand)]
+        command: BlobsCommand,
+    },
+    /// Case administration.
+    Case {
+        #[command(subcommand)]
+        command: CaseCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Add a new current key to the key file and rewrap every case key with it (blobs are
+    /// not re-encrypted). Safe to interrupt and run again.
+    Rotate {
+        /// Do not add a key: rewrap with the current (last) key only (keys from
+        /// CONSILIUM_MASTER_KEYS, or finishing an interrupted rotation).
+        #[arg(long)]
+        rewrap_only: bool,
+        /// Then remove from the key file the keys no case key uses any more.
+        #[arg(long)]
+        retire: bool,
+    },
+    /// List key ids and how many case keys each wraps.
+    Status,
+}
+
+#[derive(Subcommand)]
+enum BlobsCommand {
+    /// Check every referenced blob exists and authenticates (N2/N6); exit 1 if not.
+    Check,
+    /// Remove temp files and unreferenced blobs older than the grace period.
+    Sweep {
+        #[arg(long, default_value = "60")]
+        grace_minutes: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum CaseCommand {
+    /// Purge an ended case after its retention period: destroy its data key
+    /// (crypto-shredding) and delete its blobs.
+    Purge {
+        case_id: String,
+        /// Override the configured retention period (days).
+        #[arg(long)]
+        retention_days: Option<i64>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -158,6 +213,12 @@ async fn open(config: &Config) -> anyhow::Result<Platform> {
         .with_auth(config.auth_settings()?))
 }
 
+/// `open`, with the attachment store and keys.
+async fn open_with_store(config: &Config) -> anyhow::Result<Platform> {
+    let p = open(config).await?;
+    Ok(p.with_attachments(config.attachments()?))
+}
+
 async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
@@ -219,6 +280,86 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<std::process::ExitCode>
             );
             let _ = std::io::stdout().flush();
             app.run(shutdown_signal()).await?;
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::Keys {
+            command:
+                KeysCommand::Rotate {
+                    rewrap_only,
+                    retire,
+                },
+        } => {
+            let p = open_with_store(&config).await?;
+            let r = p
+                .rotate_keys(&Ctx::system("cli"), !rewrap_only, retire)
+                .await?;
+            println!(
+                "current key {}; {} case key(s) rewrapped; case keys per key: {:?}{}",
+                r.current_key,
+                r.rewrapped,
+                r.by_key,
+                if r.retired.is_empty() {
+                    String::new()
+                } else {
+                    format!("; retired {:?}", r.retired)
+                }
+            );
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::Keys {
+            command: KeysCommand::Status,
+        } => {
+            let p = open_with_store(&config).await?;
+            let r = p.rotate_keys(&Ctx::system("cli"), false, false).await;
+            match r {
+                Ok(r) => println!(
+                    "current key {}; case keys per key: {:?}",
+                    r.current_key, r.by_key
+                ),
+                Err(e) => return Err(e.into()),
+            }
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::Blobs {
+            command: BlobsCommand::Check,
+        } => {
+            let p = open_with_store(&config).await?;
+            let r = p.check_store().await?;
+            println!("{}", serde_json::to_string_pretty(&r)?);
+            Ok(if r.is_clean() {
+                std::process::ExitCode::SUCCESS
+            } else {
+                std::process::ExitCode::from(1)
+            })
+        }
+        Command::Blobs {
+            command: BlobsCommand::Sweep { grace_minutes },
+        } => {
+            let p = open_with_store(&config).await?;
+            let (temp, blobs) = p
+                .sweep_orphans(std::time::Duration::from_secs(grace_minutes * 60))
+                .await?;
+            println!("removed {temp} temp file(s) and {blobs} orphan blob(s)");
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::Case {
+            command:
+                CaseCommand::Purge {
+                    case_id,
+                    retention_days,
+                },
+        } => {
+            let p = open_with_store(&config).await?;
+            let n = p
+                .purge_case(
+                    &Ctx::system("cli"),
+                    &case_id,
+                    retention_days.unwrap_or(config.retention_days),
+                )
+                .await?;
+            println!(
+                "case {case_id} purged: data key destroyed, {n} attachment(s) unreadable and deleted"
+            );
             Ok(std::process::ExitCode::SUCCESS)
         }
         Command::Migrate => {

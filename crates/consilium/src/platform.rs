@@ -34,6 +34,9 @@ pub struct Platform {
     pub mailer: Arc<crate::mail::Mailer>,
     /// When reminders and escalations fire (R9 timers).
     pub deadlines: crate::routing::DeadlinePolicy,
+    /// The blob store, keys and limits of attachments; `None` where no store is configured
+    /// (attachment use cases then answer 503).
+    pub attachments: Option<Arc<crate::attachments::Attachments>>,
 }
 
 /// Per-request context: who acts, and the idempotency key of a retried POST.
@@ -80,6 +83,7 @@ impl Platform {
             auth: default_auth(),
             mailer: Arc::new(crate::mail::Mailer::disabled()),
             deadlines: crate::routing::DeadlinePolicy::default(),
+            attachments: None,
         }
     }
 
@@ -94,6 +98,11 @@ impl Platform {
             clock,
             ..self.clone()
         }
+    }
+
+    pub fn with_attachments(mut self, a: crate::attachments::Attachments) -> Self {
+        self.attachments = Some(Arc::new(a));
+        self
     }
 
     pub fn now(&self) -> Timestamp {

@@ -460,7 +460,7 @@ impl Platform {
         })
     }
 
-    async fn relation_of(&self, tx: &mut Tx, me: &str, r: &CaseRow) -> Result<Relation> {
+    pub(crate) async fn relation_of(&self, tx: &mut Tx, me: &str, r: &CaseRow) -> Result<Relation> {
         let teams = dir::teams_of(tx, me).await?;
         Ok(model::relation(
             me,

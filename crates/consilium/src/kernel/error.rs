@@ -39,6 +39,15 @@ pub enum Error {
         message: String,
         current_state: Option<String>,
     },
+    /// A body (an upload) over its size limit.
+    #[error("too large: {0}")]
+    TooLarge(String),
+    /// Content of a type that is not accepted.
+    #[error("unsupported media type: {0}")]
+    UnsupportedType(String),
+    /// The object existed but was destroyed on purpose (a purged case's attachments).
+    #[error("gone: {0}")]
+    Gone(String),
     #[error("idempotency key reused with a different request")]
     IdempotencyMismatch,
     /// Too many failed attempts: try again after `retry_after` seconds.

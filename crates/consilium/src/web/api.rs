@@ -2,6 +2,7 @@
 
 use super::AppState;
 use super::account;
+use super::attachments;
 use super::extract::{Auth, Call};
 use super::problem::Problem;
 use crate::billing::service::{ActView, CaseBilling, Counters};
@@ -15,7 +16,7 @@ use crate::codes::{self, Profession, Specialty};
 use crate::directory::model::{AddMember, Organisation, Professional, Team, TeamInput};
 use crate::kernel::{Error, Result, Timestamp};
 use crate::patients::model::{Patient, PatientInput};
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -99,6 +100,22 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/billing/acts", get(my_acts))
         .route("/billing/counters", get(my_counters))
         .route("/billing/establishments/{id}/acts", get(establishment_acts))
+        // Uploads stream past the global body limit: they enforce their own (per file, per
+        // case) while reading.
+        .route(
+            "/cases/{id}/attachments",
+            get(attachments::list)
+                .post(attachments::upload)
+                .layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/cases/{id}/attachments/{attachment_id}",
+            get(attachments::download),
+        )
+        .route(
+            "/cases/{id}/attachments/{attachment_id}/thumbnail",
+            get(attachments::thumbnail),
+        )
 }
 
 /// Query string parsed with serde; errors become 422 with the parameter named.

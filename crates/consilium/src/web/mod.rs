@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod api;
+pub mod attachments;
 pub mod extract;
 pub mod metrics;
 pub mod openapi;
@@ -17,7 +18,6 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use std::sync::Arc;
-use tower_http::limit::RequestBodyLimitLayer;
 
 pub struct AppState {
     pub platform: Platform,
@@ -37,7 +37,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(pages::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))
-        .layer(RequestBodyLimitLayer::new(limit))
+        .layer(axum::middleware::from_fn_with_state(limit, body_limit))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             same_origin_guard,
@@ -51,6 +51,36 @@ pub fn router(state: Arc<AppState>) -> Router {
             crate::kernel::Error::Internal("panic".into()).into_response()
         }))
         .with_state(state)
+}
+
+/// Caps request bodies at `max_body_bytes` (413 before reading when the length is announced),
+/// except attachment uploads, which stream and enforce their own limits per file and per case.
+async fn body_limit(
+    State(limit): State<usize>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let is_upload =
+        req.method() == axum::http::Method::POST && req.uri().path().ends_with("/attachments");
+    if is_upload {
+        return next.run(req).await;
+    }
+    let announced = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > limit as u64) {
+        return problem::problem(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too-large",
+            "Request too large",
+            format!("The body exceeds {limit} bytes."),
+        )
+        .into_response();
+    }
+    let req = req.map(|b| axum::body::Body::new(http_body_util::Limited::new(b, limit)));
+    next.run(req).await
 }
 
 async fn not_found() -> Response {
@@ -70,6 +100,7 @@ async fn security_headers(req: axum::extract::Request, next: axum::middleware::N
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     // HTML pages set their own (still strict) policy; everything else gets the strictest.
+    // A handler may also set a stricter one (downloads add `sandbox`).
     h.entry(header::CONTENT_SECURITY_POLICY)
         .or_insert(HeaderValue::from_static(
             "default-src 'none'; frame-ancestors 'none'",

@@ -1,6 +1,6 @@
 //! The OpenAPI 3.1 document, served at `/api/openapi.json`.
 
-use super::{account, api};
+use super::{account, api, attachments};
 use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -94,8 +94,9 @@ impl Modify for Bearer {
         account::list_sessions, account::revoke_session, account::list_tokens,
         account::create_token, account::revoke_token, account::invite,
         api::case_billing, api::my_acts, api::my_counters, api::establishment_acts,
+        attachments::upload, attachments::list, attachments::download, attachments::thumbnail,
     ),
-    tags((name = "cases"), (name = "patients"), (name = "directory"), (name = "codes"), (name = "account"), (name = "notifications"), (name = "billing"))
+    tags((name = "cases"), (name = "attachments"), (name = "patients"), (name = "directory"), (name = "codes"), (name = "account"), (name = "notifications"), (name = "billing"))
 )]
 pub struct ApiDoc;
 

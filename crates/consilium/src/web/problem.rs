@@ -105,6 +105,16 @@ impl From<Error> for Problem {
                     message,
                 )
             },
+            Error::TooLarge(m) => {
+                problem(StatusCode::PAYLOAD_TOO_LARGE, "too-large", "Too large", m)
+            }
+            Error::UnsupportedType(m) => problem(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-type",
+                "Type not accepted",
+                m,
+            ),
+            Error::Gone(m) => problem(StatusCode::GONE, "gone", "Gone", m),
             Error::IdempotencyMismatch => problem(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "idempotency-key-reused",

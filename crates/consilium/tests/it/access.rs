@@ -253,6 +253,8 @@ struct Target {
     /// For rows on other objects (organisation, professional, team, token, session): the
     /// object's id, used in the path and expected in audit entries.
     other: Option<String>,
+    /// An image attached while the case was a draft (a random id where there is none).
+    attachment: String,
 }
 
 struct Row {
@@ -274,6 +276,8 @@ struct Row {
     /// The audit action of a success when it differs from the denial's (`ok=…`); `-` for
     /// operations that are not audited.
     ok_action: Option<String>,
+    /// `multipart`: the request is an upload of one small image (the JSON body is ignored).
+    multipart: bool,
     expect: [E; 13],
 }
 
@@ -361,6 +365,7 @@ fn table() -> Vec<Row> {
                 .iter()
                 .find_map(|f| f.strip_prefix("ok="))
                 .map(str::to_string),
+            multipart: flags.contains(&"multipart"),
             path,
             query,
             body,
@@ -562,6 +567,7 @@ async fn prepare(app: &TestApp, w: &World, state: State) -> Target {
             case: consilium::kernel::new_id(),
             patient: consilium::kernel::new_id(),
             other: None,
+            attachment: consilium::kernel::new_id(),
         };
     }
     if let Some(other) = prepare_other(app, w, state).await {
@@ -569,6 +575,7 @@ async fn prepare(app: &TestApp, w: &World, state: State) -> Target {
             case: consilium::kernel::new_id(),
             patient: consilium::kernel::new_id(),
             other: Some(other),
+            attachment: consilium::kernel::new_id(),
         };
     }
     let c = if state == State::Named {
@@ -577,10 +584,26 @@ async fn prepare(app: &TestApp, w: &World, state: State) -> Target {
     } else {
         app.draft(PETIT, json!({"team_id": w.team})).await
     };
+    let case = c["id"].as_str().unwrap().to_string();
+    let attachment = if state == State::Named {
+        consilium::kernel::new_id()
+    } else {
+        let png = crate::harness::tiny_png();
+        let (s, v) = app
+            .upload(
+                Some(PETIT),
+                &format!("/api/v1/cases/{case}/attachments"),
+                &[("photo.png", &png)],
+            )
+            .await;
+        assert_eq!(s.as_u16(), 201, "setup upload: {v}");
+        v[0]["id"].as_str().unwrap().to_string()
+    };
     let target = Target {
-        case: c["id"].as_str().unwrap().to_string(),
+        case,
         patient: c["patient"]["id"].as_str().unwrap().to_string(),
         other: None,
+        attachment,
     };
     let id = target.case.clone();
     let step = |token: &'static str, op: &'static str, body: Value| {
@@ -637,7 +660,7 @@ async fn prepare(app: &TestApp, w: &World, state: State) -> Target {
 #[derive(Debug, PartialEq, Eq)]
 struct Snapshot {
     case: Option<(i64, String)>,
-    totals: (i64, i64, i64, i64, i64, i64, i64),
+    totals: (i64, i64, i64, i64, i64, i64, i64, i64),
 }
 
 async fn snapshot(app: &TestApp, t: &Target) -> Snapshot {
@@ -654,7 +677,8 @@ async fn snapshot(app: &TestApp, t: &Target) -> Snapshot {
         (SELECT CAST(COALESCE(MAX(updated_at), 0) AS BIGINT) FROM patients),
         (SELECT COUNT(*) FROM case_events),
         (SELECT COUNT(*) FROM case_messages),
-        (SELECT COUNT(*) FROM idempotency_keys)";
+        (SELECT COUNT(*) FROM idempotency_keys),
+        (SELECT COUNT(*) FROM attachments)";
     let totals = crate::with_pool!(app.db(), |p| sqlx::query_as(sql).fetch_one(p).await).unwrap();
     Snapshot { case, totals }
 }
@@ -671,7 +695,13 @@ async fn cell(app: &TestApp, w: &World, row: &Row, who: Who, exp: E, t: &Target)
         None if row.path.starts_with(PATIENT) => &t.patient,
         None => &t.case,
     };
-    let path = format!("{}{}", row.path.replace("{id}", id_in_path), row.query);
+    let path = format!(
+        "{}{}",
+        row.path
+            .replace("{id}", id_in_path)
+            .replace("{attachment_id}", &t.attachment),
+        row.query
+    );
     let label = format!(
         "{} {}{} on a {:?} case, as {:?}",
         row.method, row.path, row.query, row.state, who
@@ -708,6 +738,10 @@ async fn cell(app: &TestApp, w: &World, row: &Row, who: Who, exp: E, t: &Target)
     let before = snapshot(app, t).await;
     let body = row.body(w, t);
     let (status, answer) = match &expired {
+        None if row.multipart => {
+            let png = crate::harness::tiny_png();
+            app.upload(who.token(), &path, &[("photo.png", &png)]).await
+        }
         None => app.call(&row.method, who.token(), &path, body, None).await,
         Some(s) => {
             let m = reqwest::Method::from_bytes(row.method.as_bytes()).unwrap();

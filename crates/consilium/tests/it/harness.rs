@@ -26,6 +26,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pg_db: Option<String>,
     _dir: tempfile::TempDir,
+    /// The S3 server (s3s-fs) when the blob store is S3.
+    pub s3: Option<S3Server>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
 }
@@ -52,6 +54,35 @@ macro_rules! both {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
                 let app = $crate::harness::TestApp::start(consilium::db::Backend::Postgres).await;
+                body(&app).await;
+                app.finish().await;
+            }
+        }
+    };
+}
+
+/// Like `both!`, with a configuration tweak (`|c: &mut Config| …`).
+#[macro_export]
+macro_rules! both_with {
+    ($name:ident, $tweak:expr, |$app:ident| $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            #[allow(unused_imports)]
+            use serde_json::json;
+
+            async fn body($app: &$crate::harness::TestApp) $body
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let app = $crate::harness::TestApp::start_with(consilium::db::Backend::Sqlite, $tweak).await;
+                body(&app).await;
+                app.finish().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let app = $crate::harness::TestApp::start_with(consilium::db::Backend::Postgres, $tweak).await;
                 body(&app).await;
                 app.finish().await;
             }
@@ -129,8 +160,43 @@ impl TestApp {
             client: reqwest::Client::new(),
             pg_db,
             _dir: dir,
+            s3: None,
             shutdown: Some(tx),
             server: Some(server),
+        }
+    }
+
+    /// Like `start_with`, with the attachment store on a real S3 server (s3s-fs) of its own,
+    /// run on loopback for this test.
+    pub async fn start_s3(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestApp {
+        let server = S3Server::start().await;
+        let endpoint = server.endpoint.clone();
+        let mut app = Self::start_with(backend, move |c| {
+            c.blob_url = Some(format!("s3://{S3_BUCKET}/blobs"));
+            c.s3_endpoint = Some(endpoint);
+            c.s3_access_key = Some(S3_ACCESS_KEY.into());
+            c.s3_secret_key = Some(consilium::config::Secret(S3_SECRET_KEY.into()));
+            tweak(c);
+        })
+        .await;
+        app.s3 = Some(server);
+        app
+    }
+
+    /// Where the raw blobs are on disk: the local store's folder, or the S3 server's folder
+    /// for the bucket and prefix.
+    pub fn raw_blob_dir(&self) -> std::path::PathBuf {
+        match &self.s3 {
+            Some(s) => s.root.path().join(S3_BUCKET).join("blobs"),
+            None => self.data_dir().join("blobs").join("blobs"),
+        }
+    }
+
+    /// The raw file of a blob.
+    pub fn raw_blob(&self, key: &str) -> std::path::PathBuf {
+        match &self.s3 {
+            Some(_) => self.raw_blob_dir().join(key),
+            None => self.raw_blob_dir().join(&key[key.len() - 2..]).join(key),
         }
     }
 
@@ -139,6 +205,11 @@ impl TestApp {
         consilium::demo::seed(&self.platform)
             .await
             .expect("demo seeds");
+    }
+
+    /// The test's data directory (SQLite file, key file, local blob store).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._dir.path()
     }
 
     pub fn db(&self) -> &Db {
@@ -194,6 +265,60 @@ impl TestApp {
         let (s, v) = self.post(token, path, body).await;
         assert!(s.is_success(), "POST {path} → {s}: {v}");
         v
+    }
+
+    /// Uploads files (`(name, bytes)`) as multipart/form-data; `None` token = anonymous.
+    pub async fn upload(
+        &self,
+        token: Option<&str>,
+        path: &str,
+        files: &[(&str, &[u8])],
+    ) -> (StatusCode, Value) {
+        let (ct, body) = multipart(files);
+        let mut req = self
+            .client
+            .post(format!("{}{}", self.base, path))
+            .header("Content-Type", ct)
+            .body(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.expect("request sent");
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// GET returning raw bytes and headers (a body cut short comes back empty).
+    pub async fn fetch(
+        &self,
+        token: &str,
+        path: &str,
+        range: Option<&str>,
+    ) -> (StatusCode, reqwest::header::HeaderMap, Vec<u8>) {
+        let mut req = self
+            .client
+            .get(format!("{}{}", self.base, path))
+            .bearer_auth(token);
+        if let Some(r) = range {
+            req = req.header("Range", r);
+        }
+        // A download whose stream breaks (a blob that fails to authenticate mid-way) may
+        // break the connection before the head arrives: reported as status 599.
+        let Ok(resp) = req.send().await else {
+            return (
+                StatusCode::from_u16(599).expect("status"),
+                reqwest::header::HeaderMap::new(),
+                Vec::new(),
+            );
+        };
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = resp.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
+        (status, headers, body)
     }
 
     /// Professional id of a demo user (by token).
@@ -397,6 +522,204 @@ impl Drop for TestApp {
             .join();
         }
     }
+}
+
+pub const S3_BUCKET: &str = "consilium";
+const S3_ACCESS_KEY: &str = "consilium-test";
+const S3_SECRET_KEY: &str = "consilium-test-secret";
+const S3S_FS_VERSION: &str = "0.14.1";
+
+/// A real S3 server (s3s-fs) on a loopback port, over a temp folder; stopped on drop.
+pub struct S3Server {
+    pub endpoint: String,
+    pub root: tempfile::TempDir,
+    child: std::process::Child,
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The s3s-fs binary: `$CONSILIUM_S3S_FS`, else installed once (cargo install, a few
+/// minutes) under `~/.cache/consilium-test/s3s-fs`.
+pub fn s3s_fs_binary() -> std::path::PathBuf {
+    if let Ok(p) = std::env::var("CONSILIUM_S3S_FS") {
+        return p.into();
+    }
+    let home = std::env::var("HOME").unwrap_or_else(|_| "/tmp".into());
+    let root = std::path::PathBuf::from(home).join(".cache/consilium-test/s3s-fs");
+    let bin = root.join("bin/s3s-fs");
+    if bin.exists() {
+        return bin;
+    }
+    std::fs::create_dir_all(&root).expect("cache folder");
+    // One installer at a time (tests run in parallel): an exclusive lock file.
+    let lock = root.join(".install.lock");
+    loop {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&lock)
+        {
+            Ok(_) => break,
+            Err(_) if bin.exists() => return bin,
+            Err(_) => std::thread::sleep(std::time::Duration::from_secs(2)),
+        }
+    }
+    if !bin.exists() {
+        eprintln!("installing s3s-fs {S3S_FS_VERSION} for the S3 tests (once, a few minutes)…");
+        let status =
+            std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+                .args([
+                    "install",
+                    &format!("s3s-fs@{S3S_FS_VERSION}"),
+                    "--features",
+                    "binary",
+                    "--locked",
+                    "--quiet",
+                    "--root",
+                ])
+                .arg(&root)
+                .status();
+        let _ = std::fs::remove_file(&lock);
+        assert!(
+            status.is_ok_and(|s| s.success()) && bin.exists(),
+            "could not install s3s-fs: run `cargo install s3s-fs@{S3S_FS_VERSION} --features binary --locked --root ~/.cache/consilium-test/s3s-fs` (or set CONSILIUM_S3S_FS)"
+        );
+    } else {
+        let _ = std::fs::remove_file(&lock);
+    }
+    bin
+}
+
+impl S3Server {
+    pub async fn start() -> S3Server {
+        let bin = tokio::task::spawn_blocking(s3s_fs_binary)
+            .await
+            .expect("installer");
+        let root = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir_all(root.path().join(S3_BUCKET)).expect("bucket folder");
+        for _ in 0..5 {
+            let port = {
+                let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+                l.local_addr().expect("addr").port()
+            };
+            let mut child = std::process::Command::new(&bin)
+                .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+                .args(["--access-key", S3_ACCESS_KEY, "--secret-key", S3_SECRET_KEY])
+                .arg(root.path())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("s3s-fs starts");
+            for _ in 0..100 {
+                if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                    .await
+                    .is_ok()
+                {
+                    return S3Server {
+                        endpoint: format!("http://127.0.0.1:{port}"),
+                        root,
+                        child,
+                    };
+                }
+                if child.try_wait().ok().flatten().is_some() {
+                    break; // the port was taken meanwhile: try another
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("s3s-fs did not start");
+    }
+}
+
+/// A JPEG (64 × 48) with an EXIF segment carrying GPS coordinates.
+pub fn jpeg_with_gps() -> Vec<u8> {
+    let img = image::RgbImage::from_fn(64, 48, |x, y| {
+        image::Rgb([(x * 4) as u8, (y * 5) as u8, 90])
+    });
+    let mut plain = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut plain, 90)
+        .encode_image(&img)
+        .expect("JPEG");
+    let payload = b"Exif\0\0MM\0*\0\0\0\x08GPSLatitude 48.8566 N GPSLongitude 2.3522 E";
+    let mut out = plain[..2].to_vec();
+    out.extend_from_slice(&[0xFF, 0xE1]);
+    out.extend_from_slice(&((payload.len() + 2) as u16).to_be_bytes());
+    out.extend_from_slice(payload);
+    out.extend_from_slice(&plain[2..]);
+    out
+}
+
+/// A minimal HEIC container (ftyp, meta/iprp/ipco/ispe with the given size, then an mdat
+/// holding EXIF with GPS): enough for header checks; it is never decoded.
+pub fn fake_heic(w: u32, h: u32) -> Vec<u8> {
+    let boxed = |tag: &[u8], body: &[u8]| {
+        let mut v = ((body.len() + 8) as u32).to_be_bytes().to_vec();
+        v.extend_from_slice(tag);
+        v.extend_from_slice(body);
+        v
+    };
+    let mut ispe = vec![0u8; 4];
+    ispe.extend_from_slice(&w.to_be_bytes());
+    ispe.extend_from_slice(&h.to_be_bytes());
+    let ipco = boxed(b"ipco", &boxed(b"ispe", &ispe));
+    let iprp = boxed(b"iprp", &ipco);
+    let mut meta_body = vec![0u8; 4];
+    meta_body.extend_from_slice(&iprp);
+    let mut out = boxed(b"ftyp", b"heic\0\0\0\0mif1heic");
+    out.extend_from_slice(&boxed(b"meta", &meta_body));
+    out.extend_from_slice(&boxed(b"mdat", b"Exif\0\0GPSLatitude 43.2965 N"));
+    out
+}
+
+/// A PNG header claiming `w` × `h` (the pixel data is a few bytes of nothing).
+pub fn png_header(w: u32, h: u32) -> Vec<u8> {
+    let mut v = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+    v.extend_from_slice(&w.to_be_bytes());
+    v.extend_from_slice(&h.to_be_bytes());
+    v.extend_from_slice(&[8, 6, 0, 0, 0, 0, 0, 0, 0]);
+    v.extend_from_slice(b"\0\0\0\x0aIDAT\x78\x9c\x63\x00\x00\x00\x01\x00\x01\0\0\0\0");
+    v
+}
+
+/// A small real PNG (a gradient), 48 × 32.
+pub fn tiny_png() -> Vec<u8> {
+    let img = image::RgbImage::from_fn(48, 32, |x, y| {
+        image::Rgb([(x * 5) as u8, (y * 7) as u8, 128])
+    });
+    let mut out = Vec::new();
+    image::DynamicImage::ImageRgb8(img)
+        .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
+        .expect("PNG");
+    out
+}
+
+/// A multipart/form-data body with one `file` part per `(name, bytes)`; the name is sent
+/// as given (tests use hostile names on purpose).
+pub fn multipart(files: &[(&str, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = format!("----consilium{}", uuid_simple());
+    let mut body = Vec::new();
+    for (name, bytes) in files {
+        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        body.extend_from_slice(
+            format!(
+                "Content-Disposition: form-data; name=\"file\"; filename=\"{}\"\r\n",
+                name.replace('"', "%22")
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(b"Content-Type: application/octet-stream\r\n\r\n");
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
 fn uuid_simple() -> String {

@@ -5,6 +5,7 @@
 mod harness;
 
 mod access;
+mod attachments;
 mod audit;
 mod billing;
 mod deadlines;
