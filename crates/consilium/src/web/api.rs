@@ -829,7 +829,7 @@ fn acts_answer(acts: Vec<ActView>, format: Option<&str>, name: &str) -> Result<R
 /// The caller's billable acts for a month (export per professional and month).
 #[utoipa::path(get, path = "/api/v1/billing/acts", tag = "billing", security(("bearer" = [])),
     params(ActsQuery),
-    responses((status = 200, body = Vec<ActView>, description = "JSON, or CSV with format=csv"), (status = 422, body = Problem)))]
+    responses((status = 200, description = "JSON, or CSV with format=csv", content((Vec<ActView> = "application/json"), (String = "text/csv"))), (status = 422, body = Problem)))]
 pub async fn my_acts(
     State(s): S,
     Auth(ctx): Auth,
@@ -852,7 +852,7 @@ pub async fn my_counters(State(s): S, Auth(ctx): Auth) -> ApiResult<Counters> {
 /// the organisation only.
 #[utoipa::path(get, path = "/api/v1/billing/establishments/{id}/acts", tag = "billing", security(("bearer" = [])),
     params(("id" = String, Path, description = "organisation id"), ActsQuery),
-    responses((status = 200, body = Vec<ActView>, description = "JSON, or CSV with format=csv"), (status = 404, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, description = "JSON, or CSV with format=csv", content((Vec<ActView> = "application/json"), (String = "text/csv"))), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn establishment_acts(
     State(s): S,
     Auth(ctx): Auth,
