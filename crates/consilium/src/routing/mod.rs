@@ -4,5 +4,5 @@
 pub mod model;
 pub mod service;
 
-pub use model::DeadlinePolicy;
+pub use model::{AcceptanceRules, AssignStrategy, Candidate, DeadlinePolicy, RoutingRequest, Step};
 pub use service::{register_jobs, schedule_deadlines};
