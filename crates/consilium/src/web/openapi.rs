@@ -41,8 +41,16 @@ impl Modify for CommonResponses {
                 if op.security.is_some() {
                     extra.push("401");
                 }
-                if op.request_body.is_some() {
+                if let Some(body) = op.request_body.as_mut() {
                     extra.extend(["413", "415", "422"]);
+                    // An operation that takes no input (`Empty`) accepts no body at all as
+                    // well as `{}` (see `extract::parse_json`): its body is optional.
+                    let takes_nothing = body.content.values().all(|c| {
+                        matches!(&c.schema, Some(RefOr::Ref(r)) if r.ref_location.ends_with("/Empty"))
+                    });
+                    if takes_nothing {
+                        body.required = Some(utoipa::openapi::Required::False);
+                    }
                 }
                 if op.parameters.as_ref().is_some_and(|p| !p.is_empty()) {
                     extra.push("422");
