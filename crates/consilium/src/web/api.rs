@@ -100,14 +100,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/billing/acts", get(my_acts))
         .route("/billing/counters", get(my_counters))
         .route("/billing/establishments/{id}/acts", get(establishment_acts))
-        // Uploads stream past the global body limit: they enforce their own (per file, per
-        // case) while reading.
-        .route(
-            "/cases/{id}/attachments",
-            get(attachments::list)
-                .post(attachments::upload)
-                .layer(DefaultBodyLimit::disable()),
-        )
+        .route("/cases/{id}/attachments", get(attachments::list))
         .route(
             "/cases/{id}/attachments/{attachment_id}",
             get(attachments::download),
@@ -116,6 +109,16 @@ pub fn routes() -> Router<Arc<AppState>> {
             "/cases/{id}/attachments/{attachment_id}/thumbnail",
             get(attachments::thumbnail),
         )
+}
+
+/// Routes whose bodies stream past `max_body_bytes`: attachment uploads enforce their own
+/// limits (per file, per case) while reading. The router mounts them outside the global
+/// body limit.
+pub fn upload_routes() -> Router<Arc<AppState>> {
+    Router::new().route(
+        "/cases/{id}/attachments",
+        post(attachments::upload).layer(DefaultBodyLimit::disable()),
+    )
 }
 
 /// Query string parsed with serde; errors become 422 with the parameter named.

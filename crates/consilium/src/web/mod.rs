@@ -38,6 +38,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(limit, body_limit))
+        // Added after the body limit, so it does not wrap them (see `api::upload_routes`).
+        .nest("/api/v1", api::upload_routes())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             same_origin_guard,
@@ -53,18 +55,13 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// Caps request bodies at `max_body_bytes` (413 before reading when the length is announced),
-/// except attachment uploads, which stream and enforce their own limits per file and per case.
+/// Caps request bodies at `max_body_bytes` (413 before reading when the length is announced).
+/// Attachment uploads are mounted outside it (`api::upload_routes`).
 async fn body_limit(
     State(limit): State<usize>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let is_upload =
-        req.method() == axum::http::Method::POST && req.uri().path().ends_with("/attachments");
-    if is_upload {
-        return next.run(req).await;
-    }
     let announced = req
         .headers()
         .get(header::CONTENT_LENGTH)
