@@ -29,6 +29,19 @@ pub async fn replay<T: DeserializeOwned>(tx: &mut Tx, ctx: &Ctx) -> Result<Optio
     }
 }
 
+/// Whether `actor` already has an answer stored under `key` (whatever its fingerprint).
+/// For streamed requests, whose fingerprint is known only once the body has been read.
+pub async fn is_recorded(tx: &mut Tx, actor: &str, key: &str) -> Result<bool> {
+    let n: i64 = run!(tx, |c| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM idempotency_keys WHERE actor_id = $1 AND idem_key = $2"
+    )
+    .bind(actor)
+    .bind(key)
+    .fetch_one(c)
+    .await)?;
+    Ok(n > 0)
+}
+
 /// Stores the answer of a keyed request, in the transaction that made its effects.
 /// A concurrent twin that committed first makes this fail with `Conflict`; the caller's
 /// transaction then rolls back and a retry replays the twin's answer.

@@ -1,7 +1,7 @@
 //! Image re-encoding: decode (with the header's dimensions already checked, and the
 //! decoder's own limits as a second guard), apply the EXIF orientation, re-encode without
 //! any metadata (EXIF, GPS, XMP, ICC comments are not carried over), and make a thumbnail.
-//! HEIC/HEIF is not decoded here (no pure-Rust decoder): it is stored as sent.
+//! HEIC/HEIF is not decoded here (no pure-Rust decoder): `heif.rs` erases its metadata items.
 
 use super::model::{Kind, MAX_PIXELS, MAX_SIDE, THUMB_SIDE};
 use image::{DynamicImage, ImageDecoder, ImageReader};

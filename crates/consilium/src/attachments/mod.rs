@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod crypto;
+pub mod heif;
 pub mod images;
 pub mod model;
 pub mod repo;

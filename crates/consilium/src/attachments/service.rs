@@ -8,12 +8,13 @@ use super::crypto::{
 };
 use super::model::{self, Kind, PdfScanner, Refusal, SNIFF_BYTES, TextChecker};
 use super::repo::{self, AttachmentRow};
-use super::{Attachments, images};
+use super::{Attachments, heif, images};
 use crate::audit::{self, NewEntry};
 use crate::cases::model::CaseState;
 use crate::db::Tx;
+use crate::idempotency;
 use crate::kernel::{Error, Result, Timestamp, new_id};
-use crate::platform::{Ctx, Platform};
+use crate::platform::{Ctx, IdempotencyKey, Platform};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -84,6 +85,13 @@ pub struct UploadTicket {
     pub staged: u64,
     files: Vec<AttachmentRow>,
     store: Arc<Attachments>,
+    /// The request's `Idempotency-Key`, and the fingerprint of the request so far: method,
+    /// path, then each file's name and SHA-256 as it streams.
+    key: Option<String>,
+    fingerprint: Sha256,
+    /// The key already has a stored answer: the body is only hashed (nothing is stored),
+    /// then the stored answer is replayed if the fingerprints match.
+    replay: bool,
 }
 
 /// A source of bytes (a multipart field, a file): the service stays transport-free.
@@ -107,6 +115,13 @@ pub struct Download {
     /// The byte range served (inclusive), when a range was asked.
     pub range: Option<(u64, u64)>,
     pub body: futures_util::stream::BoxStream<'static, std::io::Result<Bytes>>,
+}
+
+fn fingerprint_file(h: &mut Sha256, name: &str, sha256: &str) {
+    h.update(name.as_bytes());
+    h.update([0]);
+    h.update(sha256.as_bytes());
+    h.update([0]);
 }
 
 fn refusal(i: usize, r: Refusal) -> Error {
@@ -156,7 +171,15 @@ impl Platform {
     /// Authorises an upload before any byte of the body is read: the requester, on a draft or
     /// on a case awaiting their information. Denials are audited (404 invisible, 403 other
     /// roles); a wrong state is 409.
-    pub async fn begin_upload(&self, ctx: &Ctx, case_id: &str) -> Result<UploadTicket> {
+    ///
+    /// With an `Idempotency-Key` already answered, the state is not checked: the body is
+    /// read only to compare it with the first request, whose answer is then replayed.
+    pub async fn begin_upload(
+        &self,
+        ctx: &Ctx,
+        case_id: &str,
+        key: Option<String>,
+    ) -> Result<UploadTicket> {
         let a = self.attachments()?;
         let me = ctx.actor.id().ok_or(Error::Unauthenticated)?.to_string();
         let tx = self.db.begin().await?;
@@ -172,6 +195,27 @@ impl Platform {
                     Error::Forbidden("only the requester attaches files".into()),
                 )
                 .await;
+        }
+        let replay = match &key {
+            Some(k) => idempotency::is_recorded(&mut tx, &me, k).await?,
+            None => false,
+        };
+        let mut fingerprint = Sha256::new();
+        fingerprint.update(format!("POST\0/api/v1/cases/{case_id}/attachments\0"));
+        if replay {
+            tx.rollback().await?;
+            return Ok(UploadTicket {
+                case_id: case_id.to_string(),
+                uploader: me,
+                case_key: Key::random(),
+                used: 0,
+                staged: 0,
+                files: Vec::new(),
+                store: a,
+                key,
+                fingerprint,
+                replay,
+            });
         }
         let state = row.state()?;
         if !matches!(state, CaseState::Draft | CaseState::AwaitingInfo) {
@@ -192,6 +236,9 @@ impl Platform {
             staged: 0,
             files: Vec::new(),
             store: a,
+            key,
+            fingerprint,
+            replay,
         })
     }
 
@@ -202,7 +249,22 @@ impl Platform {
         t: &mut UploadTicket,
         filename: &str,
         src: &mut impl ChunkSource,
-    ) -> Result<AttachmentView> {
+    ) -> Result<()> {
+        if t.replay {
+            // Only hashed: the stored answer of the first request is replayed at commit.
+            let max = t.store.limits.max_file_bytes;
+            let mut sha = Sha256::new();
+            let mut total: u64 = 0;
+            while let Some(chunk) = src.next_chunk().await? {
+                total += chunk.len() as u64;
+                if total > max {
+                    return Err(Error::TooLarge(format!("larger than {max} bytes")));
+                }
+                sha.update(&chunk);
+            }
+            fingerprint_file(&mut t.fingerprint, filename, &hex::encode(sha.finalize()));
+            return Ok(());
+        }
         let index = t.files.len();
         let a = t.store.clone();
         let id = new_id();
@@ -223,9 +285,9 @@ impl Platform {
         match result {
             Ok(row) => {
                 t.staged += row.uploaded_size as u64;
-                let view = AttachmentView::from(&row);
+                fingerprint_file(&mut t.fingerprint, filename, &row.uploaded_sha256);
                 t.files.push(row);
-                Ok(view)
+                Ok(())
             }
             Err(e) => {
                 for k in written {
@@ -270,21 +332,28 @@ impl Platform {
             .flatten()
             .collect();
         let r = self.commit_rows(ctx, &t).await;
-        if r.is_err() {
+        // Blobs not referenced by a committed row (a failure, or an answer replayed) go.
+        if !matches!(r, Ok((_, true))) {
             for k in keys {
                 let _ = a.store.delete(&k).await;
             }
         }
-        r
+        r.map(|(views, _)| views)
     }
 
-    async fn commit_rows(&self, ctx: &Ctx, t: &UploadTicket) -> Result<Vec<AttachmentView>> {
-        if t.files.is_empty() {
-            return Err(Error::invalid(
-                "files",
-                "send at least one file (multipart/form-data, a part with a filename)",
-            ));
-        }
+    /// The views, and whether rows were inserted (false: a stored answer was replayed).
+    async fn commit_rows(
+        &self,
+        ctx: &Ctx,
+        t: &UploadTicket,
+    ) -> Result<(Vec<AttachmentView>, bool)> {
+        let ctx = &match &t.key {
+            Some(key) => ctx.clone().with_key(IdempotencyKey {
+                key: key.clone(),
+                fingerprint: hex::encode(t.fingerprint.clone().finalize()),
+            }),
+            None => ctx.clone(),
+        };
         let tx = self.db.begin().await?;
         let (mut tx, row, rel) = self
             .load_visible(tx, ctx, &t.case_id, "attachment.upload")
@@ -298,6 +367,28 @@ impl Platform {
                     Error::Forbidden("only the requester attaches files".into()),
                 )
                 .await;
+        }
+        if let Some(done) = self
+            .replayed::<Vec<AttachmentView>>(&mut tx, ctx, "attachment.upload", &t.case_id)
+            .await?
+        {
+            tx.commit().await?;
+            return Ok((done, false));
+        }
+        if t.replay {
+            // The stored answer vanished meanwhile (it cannot: answers are kept); be safe.
+            tx.rollback().await?;
+            return Err(Error::conflict(
+                "retry the upload: its first attempt could not be found",
+                None,
+            ));
+        }
+        if t.files.is_empty() {
+            tx.rollback().await?;
+            return Err(Error::invalid(
+                "files",
+                "send at least one file (multipart/form-data, a part with a filename)",
+            ));
         }
         if !matches!(row.state()?, CaseState::Draft | CaseState::AwaitingInfo) {
             return Err(Error::conflict(
@@ -332,8 +423,9 @@ impl Platform {
                 .with(json!({"attachments": summary}))],
         )
         .await?;
+        idempotency::record(&mut tx, ctx, 201, &views, now).await?;
         tx.commit().await?;
-        Ok(views)
+        Ok((views, true))
     }
 
     /// The case's attachments (whoever may see the case).
@@ -616,7 +708,8 @@ async fn stage(
     let mut enc: Option<Encryptor> = None;
     let mut pdf: Option<PdfScanner> = None;
     let mut text: Option<TextChecker> = None;
-    // Re-encoded images: held in memory (bounded by the file limit) for decoding.
+    // Images: held in memory (bounded by the file limit) to be re-encoded, or for HEIF
+    // to have their metadata erased.
     let mut image_bytes: Option<Vec<u8>> = None;
     let mut dims: Option<(u32, u32)> = None;
 
@@ -647,7 +740,7 @@ async fn stage(
                 if k.is_image() {
                     dims = Some(model::check_image_header(&head).map_err(|r| refusal(index, r))?);
                 }
-                if k.is_reencoded_image() {
+                if k.is_image() {
                     image_bytes = Some(std::mem::take(&mut head));
                     pending = &[];
                 } else {
@@ -707,7 +800,40 @@ async fn stage(
         notes: String::new(),
     };
 
-    if let Some(original) = image_bytes {
+    if kind == Kind::Heif
+        && let Some(mut bytes) = image_bytes.take()
+    {
+        // No pure-Rust HEVC decoder: the pixels are kept as sent, the EXIF (GPS) and XMP
+        // items are overwritten with zeros in place (`heif.rs`); no thumbnail.
+        let original = limits.keep_originals.then(|| bytes.clone());
+        let s = heif::strip_metadata(&mut bytes).map_err(|m| {
+            Error::invalid(
+                format!("files[{index}]"),
+                format!(
+                    "this HEIC/HEIF file's metadata (position, device) cannot be removed ({m}); export the photo as JPEG and send it again"
+                ),
+            )
+        })?;
+        row.size = bytes.len() as i64;
+        row.sha256 = hex::encode(Sha256::digest(&bytes));
+        notes.push(if s.exif + s.xmp > 0 {
+            "HEIC/HEIF: EXIF, GPS and XMP metadata erased; image stored as sent, without thumbnail"
+                .into()
+        } else {
+            "HEIC/HEIF: no metadata found; image stored as sent, without thumbnail".into()
+        });
+        put_blob(a, file_key, &main_ctx, &bytes, &row.blob_key, written).await?;
+        if let Some(original) = original {
+            let orig_key = new_id();
+            let orig_ctx = BlobContext {
+                case_id: t.case_id.clone(),
+                blob_id: format!("{id}/original"),
+            };
+            put_blob(a, file_key, &orig_ctx, &original, &orig_key, written).await?;
+            row.original_blob_key = Some(orig_key);
+            notes.push("original kept (encrypted), as configured".into());
+        }
+    } else if let Some(original) = image_bytes {
         let permit = a
             .decode_permits
             .acquire()
@@ -765,11 +891,6 @@ async fn stage(
         }
         a.store.publish(s, &row.blob_key).await?;
         written.push(row.blob_key.clone());
-        if kind == Kind::Heif {
-            notes.push(
-                "HEIC/HEIF stored as sent: its metadata (EXIF, possibly GPS) is NOT removed".into(),
-            );
-        }
         if kind == Kind::Pdf {
             notes.push("PDF checked: no JavaScript or automatic action".into());
         }

@@ -473,7 +473,7 @@ impl Platform {
     }
 
     /// The stored answer of a retried request, audited as shown again.
-    async fn replayed<T: serde::de::DeserializeOwned>(
+    pub(crate) async fn replayed<T: serde::de::DeserializeOwned>(
         &self,
         tx: &mut Tx,
         ctx: &Ctx,

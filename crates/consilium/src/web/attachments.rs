@@ -44,6 +44,10 @@ impl ChunkSource for FieldSource<'_, '_> {
 /// (JPEG, PNG, WebP, HEIC/HEIF, PDF, DICOM, plain text); images are re-encoded without
 /// metadata; PDFs with JavaScript or automatic actions are refused. Limits per file and
 /// per case are enforced while the body streams (413).
+///
+/// With an `Idempotency-Key`, a retry of an upload that was already answered gets the same
+/// answer (the same attachments, nothing stored twice), even if the case has moved on since;
+/// the same key with other files (names or contents) is 422.
 #[utoipa::path(post, path = "/api/v1/cases/{id}/attachments", tag = "attachments", security(("bearer" = [])),
     params(("id" = String, Path, description = "case id")),
     request_body(content = String, content_type = "multipart/form-data", description = "one part per file, each with a filename"),
@@ -78,8 +82,9 @@ async fn receive(
     req: Request,
 ) -> std::result::Result<Vec<AttachmentView>, Problem> {
     let p = &s.platform;
+    let key = super::extract::idempotency_key(req.headers())?;
     // Authorised (and denials audited) before a byte of the body is read.
-    let mut ticket = p.begin_upload(ctx, id).await?;
+    let mut ticket = p.begin_upload(ctx, id, key).await?;
     let is_multipart = req
         .headers()
         .get(header::CONTENT_TYPE)

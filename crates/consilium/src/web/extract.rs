@@ -207,10 +207,7 @@ impl<T: DeserializeOwned> FromRequest<Arc<AppState>> for Call<T> {
                 "Send the body as application/json.".into(),
             ));
         }
-        let key = parts
-            .headers
-            .get("idempotency-key")
-            .map(|v| v.to_str().map(str::to_string));
+        let key = idempotency_key(&parts.headers)?;
         let method = parts.method.clone();
         let path = parts.uri.path().to_string();
         let bytes = Bytes::from_request(Request::from_parts(parts, body), state)
@@ -234,7 +231,7 @@ impl<T: DeserializeOwned> FromRequest<Arc<AppState>> for Call<T> {
             })?;
         let ctx = match key {
             None => ctx,
-            Some(Ok(k)) if !k.is_empty() && k.len() <= 200 => {
+            Some(k) => {
                 let mut h = Sha256::new();
                 h.update(method.as_str());
                 h.update([0]);
@@ -246,16 +243,21 @@ impl<T: DeserializeOwned> FromRequest<Arc<AppState>> for Call<T> {
                     fingerprint: hex::encode(h.finalize()),
                 })
             }
-            Some(_) => {
-                return Err(Error::invalid(
-                    "Idempotency-Key",
-                    "must be 1 to 200 visible ASCII characters",
-                )
-                .into());
-            }
         };
         let body = parse_json(&bytes, declared_json)?;
         Ok(Call { ctx, body })
+    }
+}
+
+/// The `Idempotency-Key` header, if any: 1 to 200 visible ASCII characters.
+pub fn idempotency_key(headers: &axum::http::HeaderMap) -> crate::kernel::Result<Option<String>> {
+    match headers.get("idempotency-key").map(|v| v.to_str()) {
+        None => Ok(None),
+        Some(Ok(k)) if !k.is_empty() && k.len() <= 200 => Ok(Some(k.to_string())),
+        Some(_) => Err(Error::invalid(
+            "Idempotency-Key",
+            "must be 1 to 200 visible ASCII characters",
+        )),
     }
 }
 

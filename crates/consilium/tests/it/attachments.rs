@@ -194,7 +194,7 @@ suite!(upload_list_download_round_trip, |app| {
     assert_eq!(types, ["png", "jpeg", "pdf", "text", "dicom", "heif"]);
     assert_eq!(items[2]["name"], "compte rendu é.pdf");
     // Streamed kinds are stored as sent; the answer's SHA-256 is the upload's.
-    for i in [2, 3, 4, 5] {
+    for i in [2, 3, 4] {
         assert_eq!(items[i]["sha256"], sha(&files[i].1), "{}", items[i]);
         assert_eq!(items[i]["size"], files[i].1.len() as i64);
     }
@@ -207,9 +207,13 @@ suite!(upload_list_download_round_trip, |app| {
     );
     assert!(items[0]["has_thumbnail"].as_bool().unwrap());
     assert!(!items[5]["has_thumbnail"].as_bool().unwrap());
+    // HEIC: same size, its EXIF and XMP items erased in place (checked on download below).
+    assert_eq!(items[5]["size"], files[5].1.len() as i64);
+    assert_eq!(items[5]["uploaded_sha256"], sha(&files[5].1));
+    assert_ne!(items[5]["sha256"], sha(&files[5].1));
     assert!(
-        items[5]["notes"].to_string().contains("NOT removed"),
-        "HEIC says its metadata is kept: {}",
+        items[5]["notes"].to_string().contains("metadata erased"),
+        "HEIC says its metadata is erased: {}",
         items[5]
     );
 
@@ -257,7 +261,15 @@ suite!(upload_list_download_round_trip, |app| {
         downloads_before + 6,
         "every download audited"
     );
-    // The JPEG lost its GPS block; the HEIC kept it (documented).
+    // The JPEG and the HEIC lost their GPS blocks; the HEIC's coded pixels are intact.
+    let heic_id = items[5]["id"].as_str().unwrap();
+    let (_, h, heic) = app
+        .fetch(PETIT, &format!("{}/{heic_id}", files_path(&case)), None)
+        .await;
+    assert_eq!(h["content-type"], "image/heif");
+    assert!(!contains(&heic, b"GPSLatitude") && !contains(&heic, b"GPSLongitude"));
+    assert!(!contains(&heic, b"SynthPhone"));
+    assert!(contains(&heic, b"HEVC coded pixels (synthetic)"));
     let jpeg_id = items[1]["id"].as_str().unwrap();
     let (_, h, jpeg) = app
         .fetch(PETIT, &format!("{}/{jpeg_id}", files_path(&case)), None)
@@ -725,4 +737,81 @@ suite!(orphans_are_swept, |app| {
         .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(body, b"keep me");
+});
+
+suite!(uploads_are_idempotent, |app| {
+    app.seed_demo().await;
+    let case = draft(app, PETIT).await;
+    let path = files_path(&case);
+    let files: [(&str, &[u8]); 2] = [("a.txt", b"first file"), ("b.txt", b"second file")];
+    let (s, first) = app
+        .upload_keyed(Some(PETIT), &path, &files, Some("up-1"))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{first}");
+    let stored = walk(&app.raw_blob_dir()).len();
+    let audits = app.audit_count("attachment.upload", "success").await;
+    // The retry gets the same answer; nothing new is stored or audited.
+    let (s, again) = app
+        .upload_keyed(Some(PETIT), &path, &files, Some("up-1"))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{again}");
+    assert_eq!(again, first);
+    let (_, list) = app.get(PETIT, &path).await;
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    assert_eq!(
+        walk(&app.raw_blob_dir()).len(),
+        stored,
+        "no blob left by the retry"
+    );
+    assert_eq!(
+        app.audit_count("attachment.upload", "success").await,
+        audits
+    );
+    assert_eq!(
+        app.audit_count("attachment.upload.replay", "success").await,
+        1
+    );
+    // The same key with other content, or another name, is refused and changes nothing.
+    for other in [
+        [
+            ("a.txt", &b"first file"[..]),
+            ("b.txt", &b"other bytes"[..]),
+        ],
+        [
+            ("a.txt", &b"first file"[..]),
+            ("c.txt", &b"second file"[..]),
+        ],
+    ] {
+        let (s, v) = app
+            .upload_keyed(Some(PETIT), &path, &other, Some("up-1"))
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    }
+    let (_, list) = app.get(PETIT, &path).await;
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    // The key belongs to its user: another requester's identical key is unrelated (and
+    // that requester cannot see the case anyway).
+    let (s, _) = app
+        .upload_keyed(Some(MOREAU), &path, &files, Some("up-1"))
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    // Once the case has moved on, a late retry still gets its answer; a new upload is 409.
+    app.ok(PETIT, &format!("/api/v1/cases/{case}/cancel"), json!({}))
+        .await;
+    let (s, late) = app
+        .upload_keyed(Some(PETIT), &path, &files, Some("up-1"))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{late}");
+    assert_eq!(late, first);
+    let (s, _) = app
+        .upload_keyed(Some(PETIT), &path, &files, Some("up-2"))
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    // A malformed key is refused before the body is read.
+    let (s, _) = app
+        .upload_keyed(Some(PETIT), &path, &files, Some(&"k".repeat(201)))
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    let report = app.platform.check_store().await.unwrap();
+    assert!(report.is_clean() && report.orphans.is_empty(), "{report:?}");
 });

@@ -274,6 +274,17 @@ impl TestApp {
         path: &str,
         files: &[(&str, &[u8])],
     ) -> (StatusCode, Value) {
+        self.upload_keyed(token, path, files, None).await
+    }
+
+    /// An upload with an `Idempotency-Key`.
+    pub async fn upload_keyed(
+        &self,
+        token: Option<&str>,
+        path: &str,
+        files: &[(&str, &[u8])],
+        key: Option<&str>,
+    ) -> (StatusCode, Value) {
         let (ct, body) = multipart(files);
         let mut req = self
             .client
@@ -282,6 +293,9 @@ impl TestApp {
             .body(body);
         if let Some(t) = token {
             req = req.bearer_auth(t);
+        }
+        if let Some(k) = key {
+            req = req.header("Idempotency-Key", k);
         }
         let resp = req.send().await.expect("request sent");
         let status = resp.status();
@@ -665,16 +679,49 @@ pub fn fake_heic(w: u32, h: u32) -> Vec<u8> {
         v.extend_from_slice(body);
         v
     };
+    let full = |tag: &[u8], body: &[u8]| boxed(tag, &[&[0u8, 0, 0, 0][..], body].concat());
+    let infe = |id: u16, t: &[u8; 4], ct: &[u8]| {
+        let b = [&id.to_be_bytes()[..], &[0, 0], t, &[0], ct].concat();
+        boxed(b"infe", &[&[2u8, 0, 0, 0][..], &b].concat())
+    };
+    let pixels = b"HEVC coded pixels (synthetic)".repeat(8);
+    let exif = b"\0\0\0\x06Exif\0\0MM\0*GPSLatitude 43.2965 N; Make SynthPhone".to_vec();
+    let xmp = b"<x:xmpmeta><exif:GPSLongitude>5.3698E</exif:GPSLongitude></x:xmpmeta>".to_vec();
+    let iinf = full(
+        b"iinf",
+        &[
+            &3u16.to_be_bytes()[..],
+            &infe(1, b"hvc1", b""),
+            &infe(2, b"Exif", b""),
+            &infe(3, b"mime", b"application/rdf+xml\0"),
+        ]
+        .concat(),
+    );
+    let lens = [pixels.len() as u32, exif.len() as u32, xmp.len() as u32];
+    let iloc = |first: u32| {
+        let mut b = vec![0x44, 0x00];
+        b.extend_from_slice(&3u16.to_be_bytes());
+        let mut at = first;
+        for (i, len) in lens.iter().enumerate() {
+            b.extend_from_slice(&((i + 1) as u16).to_be_bytes());
+            b.extend_from_slice(&[0, 0, 0, 1]);
+            b.extend_from_slice(&at.to_be_bytes());
+            b.extend_from_slice(&len.to_be_bytes());
+            at += len;
+        }
+        full(b"iloc", &b)
+    };
     let mut ispe = vec![0u8; 4];
     ispe.extend_from_slice(&w.to_be_bytes());
     ispe.extend_from_slice(&h.to_be_bytes());
-    let ipco = boxed(b"ipco", &boxed(b"ispe", &ispe));
-    let iprp = boxed(b"iprp", &ipco);
-    let mut meta_body = vec![0u8; 4];
-    meta_body.extend_from_slice(&iprp);
-    let mut out = boxed(b"ftyp", b"heic\0\0\0\0mif1heic");
-    out.extend_from_slice(&boxed(b"meta", &meta_body));
-    out.extend_from_slice(&boxed(b"mdat", b"Exif\0\0GPSLatitude 43.2965 N"));
+    let iprp = boxed(b"iprp", &boxed(b"ipco", &boxed(b"ispe", &ispe)));
+    let ftyp = boxed(b"ftyp", b"heic\0\0\0\0mif1heic");
+    let meta_len = 12 + iinf.len() + iloc(0).len() + iprp.len();
+    let first = (ftyp.len() + meta_len + 8) as u32;
+    let meta = full(b"meta", &[iinf, iloc(first), iprp].concat());
+    let mut out = ftyp;
+    out.extend_from_slice(&meta);
+    out.extend_from_slice(&boxed(b"mdat", &[pixels, exif, xmp].concat()));
     out
 }
 
