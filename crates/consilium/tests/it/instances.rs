@@ -23,24 +23,40 @@ const ROUX: &str = "csl_demo_roux";
 const FONTAINE: &str = "csl_demo_fontaine";
 const LEFEBVRE: &str = "csl_demo_lefebvre";
 
-struct Instance {
-    child: Child,
-    base: String,
+/// A `consilium serve` process (the real binary), killed when dropped.
+pub(crate) struct Instance {
+    pub(crate) child: Child,
+    pub(crate) base: String,
 }
 
 impl Instance {
     fn start(db_url: &str, smtp: &str, dir: &std::path::Path) -> Instance {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_consilium"))
-            .arg("serve")
-            .env("CONSILIUM_DATABASE_URL", db_url)
+        Instance::spawn(
+            &["serve"],
+            &[
+                ("CONSILIUM_DATABASE_URL", db_url),
+                ("CONSILIUM_SMTP_URL", smtp),
+                ("CONSILIUM_JOBS_POLL_MS", "50"),
+                ("CONSILIUM_JOBS_LEASE_SECONDS", "3"),
+            ],
+            dir,
+        )
+    }
+
+    /// Starts `consilium <args>` on `dir` with extra environment, and waits until it
+    /// prints its address.
+    pub(crate) fn spawn(args: &[&str], env: &[(&str, &str)], dir: &std::path::Path) -> Instance {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_consilium"));
+        cmd.args(args)
             .env("CONSILIUM_DATA_DIR", dir)
             .env("CONSILIUM_LISTEN", "127.0.0.1:0")
-            .env("CONSILIUM_SMTP_URL", smtp)
-            .env("CONSILIUM_JOBS_POLL_MS", "50")
-            .env("CONSILIUM_JOBS_LEASE_SECONDS", "3")
             .env("CONSILIUM_ARGON2_MEMORY_KIB", "1024")
             .env("CONSILIUM_ARGON2_ITERATIONS", "1")
-            .env("CONSILIUM_LOG", "warn")
+            .env("CONSILIUM_LOG", "warn");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

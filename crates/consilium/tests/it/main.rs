@@ -8,6 +8,7 @@ mod access;
 mod attachments;
 mod audit;
 mod billing;
+mod crash;
 mod deadlines;
 mod directory;
 mod instances;
