@@ -7,6 +7,7 @@ use super::repo;
 use super::{Attachments, KeySource, write_key_file};
 use crate::audit::{self, NewEntry};
 use crate::cases::repo as cases;
+use crate::directory::repo as dir;
 use crate::kernel::{Error, Result};
 use crate::platform::{Ctx, Platform};
 use serde::Serialize;
@@ -56,11 +57,47 @@ impl Platform {
     /// copy of its blobs (store, backups, replicas) becomes unreadable; the blobs are then
     /// deleted from the store. Only ended cases (closed, declined, cancelled, expired)
     /// whose last change is older than `retention_days`.
+    ///
+    /// Through the API, only an administrator of an organisation the requester belongs to
+    /// may purge (they see no clinical content: the answer is a count); a participant of
+    /// the case gets 403, anyone else 404, both audited. The CLI acts as the system.
     pub async fn purge_case(&self, ctx: &Ctx, case_id: &str, retention_days: i64) -> Result<u64> {
         let a = self.store()?;
         let now = self.now();
         let mut tx = self.db.begin().await?;
-        let row = cases::get(&mut tx, case_id).await?.ok_or(Error::NotFound)?;
+        let row = match (cases::get(&mut tx, case_id).await?, ctx.actor.id()) {
+            (Some(row), _) => row,
+            (None, None) => return Err(Error::NotFound),
+            (None, Some(_)) => {
+                return self
+                    .deny(
+                        tx,
+                        ctx,
+                        NewEntry::denied("case.purge", "case", case_id),
+                        Error::NotFound,
+                    )
+                    .await;
+            }
+        };
+        if let Some(me) = ctx.actor.id() {
+            let mine = dir::admin_of(&mut tx, me).await?;
+            let theirs = dir::organisations_of(&mut tx, &row.requester_id).await?;
+            if !mine.iter().any(|o| theirs.contains(o)) {
+                // A participant learns it is not theirs to purge (403); others, nothing (404).
+                let (tx, _, _) = self.load_visible(tx, ctx, case_id, "case.purge").await?;
+                return self
+                    .deny(
+                        tx,
+                        ctx,
+                        NewEntry::denied("case.purge", "case", case_id),
+                        Error::Forbidden(
+                            "only an administrator of the requesting organisation purges a case"
+                                .into(),
+                        ),
+                    )
+                    .await;
+            }
+        }
         let state = row.state()?;
         if !state.is_terminal() {
             return Err(Error::conflict(

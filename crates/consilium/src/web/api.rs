@@ -101,6 +101,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/billing/counters", get(my_counters))
         .route("/billing/establishments/{id}/acts", get(establishment_acts))
         .route("/cases/{id}/attachments", get(attachments::list))
+        .route("/cases/{id}/purge", post(attachments::purge))
         .route(
             "/cases/{id}/attachments/{attachment_id}",
             get(attachments::download),

@@ -201,6 +201,45 @@ pub async fn thumbnail(
     serve(&s, &ctx, &id, &attachment_id, Which::Thumbnail, &headers).await
 }
 
+/// What a purge did.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct PurgeReport {
+    pub case_id: String,
+    /// Attachments made unreadable (their data key destroyed) and deleted.
+    pub attachments_destroyed: u64,
+    /// The retention period that was checked, in days.
+    pub retention_days: i64,
+}
+
+/// Organisation administrator (of the requester's organisation): purge an ended case
+/// whose retention period (`retention_days`) is over. Its data key is destroyed, which
+/// makes every copy of its attachments unreadable (crypto-shredding), then its blobs are
+/// deleted. Irreversible; audited.
+#[utoipa::path(post, path = "/api/v1/cases/{id}/purge", tag = "attachments", security(("bearer" = [])),
+    params(("id" = String, Path, description = "case id")),
+    request_body = super::api::Empty,
+    responses(
+        (status = 200, body = PurgeReport),
+        (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem, description = "the case has not ended, or its retention period is not over"),
+        (status = 410, body = Problem, description = "already purged")))]
+pub async fn purge(
+    State(s): S,
+    Path(id): Path<String>,
+    call: super::extract::Call<super::api::Empty>,
+) -> std::result::Result<Json<PurgeReport>, Problem> {
+    let retention_days = s.config.retention_days;
+    let n = s
+        .platform
+        .purge_case(&call.ctx, &id, retention_days)
+        .await?;
+    Ok(Json(PurgeReport {
+        case_id: id,
+        attachments_destroyed: n,
+        retention_days,
+    }))
+}
+
 /// `bytes=a-b`, `bytes=a-`, `bytes=-n`; anything else (several ranges, other units) is
 /// ignored and the whole file served, as RFC 9110 allows.
 fn parse_range(h: &HeaderMap) -> Option<(Option<u64>, Option<u64>)> {

@@ -102,7 +102,7 @@ impl Modify for Bearer {
         account::list_sessions, account::revoke_session, account::list_tokens,
         account::create_token, account::revoke_token, account::invite,
         api::case_billing, api::my_acts, api::my_counters, api::establishment_acts,
-        attachments::upload, attachments::list, attachments::download, attachments::thumbnail,
+        attachments::upload, attachments::list, attachments::download, attachments::thumbnail, attachments::purge,
     ),
     tags((name = "cases"), (name = "attachments"), (name = "patients"), (name = "directory"), (name = "codes"), (name = "account"), (name = "notifications"), (name = "billing"))
 )]

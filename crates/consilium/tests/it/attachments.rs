@@ -815,3 +815,45 @@ suite!(uploads_are_idempotent, |app| {
     let report = app.platform.check_store().await.unwrap();
     assert!(report.is_clean() && report.orphans.is_empty(), "{report:?}");
 });
+
+suite!(
+    purge_over_http,
+    |c: &mut Config| {
+        c.retention_days = 30;
+    },
+    |app| {
+        const MARTIN: &str = "csl_demo_martin"; // administrator of Petit's MSP
+        app.seed_demo().await;
+        let (case, att) = closed_case_with_file(app, b"compte rendu a detruire").await;
+        let url = format!("{}/{att}", files_path(&case));
+        let purge = format!("/api/v1/cases/{case}/purge");
+        // Within the retention period: refused, nothing destroyed.
+        let (s, v) = app.post(MARTIN, &purge, json!({})).await;
+        assert_eq!(s, StatusCode::CONFLICT, "{v}");
+        assert!(v["detail"].as_str().unwrap().contains("30 days"), "{v}");
+        app.clock.advance_seconds(31 * 86_400);
+        // Not the administrator: the requester (a participant) 403, a stranger 404.
+        let (s, _) = app.post(PETIT, &purge, json!({})).await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        let (s, _) = app.post(MOREAU, &purge, json!({})).await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        let (s, _, body) = app.fetch(PETIT, &url, None).await;
+        assert_eq!(
+            (s, body.as_slice()),
+            (StatusCode::OK, &b"compte rendu a detruire"[..])
+        );
+        // The administrator purges: the key is destroyed, the file is gone for everyone.
+        let (s, v) = app.post(MARTIN, &purge, json!({})).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(v["attachments_destroyed"], 1);
+        assert_eq!(v["retention_days"], 30);
+        let (s, _, _) = app.fetch(PETIT, &url, None).await;
+        assert_eq!(s, StatusCode::GONE);
+        let (s, _) = app.post(MARTIN, &purge, json!({})).await;
+        assert_eq!(s, StatusCode::GONE, "a second purge");
+        assert_eq!(app.audit_count("case.purge", "success").await, 1);
+        assert_eq!(app.audit_count("case.purge", "denied").await, 2);
+        let report = app.platform.check_store().await.unwrap();
+        assert!(report.is_clean() && report.orphans.is_empty(), "{report:?}");
+    }
+);
