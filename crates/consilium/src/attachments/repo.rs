@@ -141,9 +141,11 @@ pub async fn insert_case_key(
     kek_id: &str,
     wrapped: &str,
     at: i64,
-) -> Result<()> {
-    run!(tx, |c| sqlx::query(
-        "INSERT INTO case_keys (case_id, kek_id, wrapped, created_at) VALUES ($1, $2, $3, $4)"
+) -> Result<bool> {
+    // Two first uploads to a case race to create its key: one wins, the other reads it.
+    let n = run!(tx, |c| sqlx::query(
+        "INSERT INTO case_keys (case_id, kek_id, wrapped, created_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (case_id) DO NOTHING"
     )
     .bind(case_id)
     .bind(kek_id)
@@ -151,8 +153,8 @@ pub async fn insert_case_key(
     .bind(at)
     .execute(c)
     .await
-    .map(|_| ()))?;
-    Ok(())
+    .map(|r| r.rows_affected()))?;
+    Ok(n == 1)
 }
 
 /// Case keys wrapped by another KEK than `current`, a batch at a time.

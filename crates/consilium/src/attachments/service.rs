@@ -146,7 +146,18 @@ impl Platform {
         case_id: &str,
         create: bool,
     ) -> Result<Key> {
-        match repo::case_key(tx, case_id).await? {
+        let mut row = repo::case_key(tx, case_id).await?;
+        if row.is_none() && create {
+            let (kek_id, kek) = a.current_kek();
+            let key = Key::random();
+            let wrapped = kek.wrap(&key, &case_key_context(case_id, &kek_id));
+            if repo::insert_case_key(tx, case_id, &kek_id, &wrapped, self.now().micros()).await? {
+                return Ok(key);
+            }
+            // A concurrent upload created it first (committed): use theirs.
+            row = repo::case_key(tx, case_id).await?;
+        }
+        match row {
             Some(row) => match (row.kek_id, row.wrapped) {
                 (Some(kek_id), Some(w)) => {
                     let kek = a.kek(&kek_id)?;
@@ -157,13 +168,6 @@ impl Platform {
                     "this case was purged: its attachments were destroyed".into(),
                 )),
             },
-            None if create => {
-                let (kek_id, kek) = a.current_kek();
-                let key = Key::random();
-                let wrapped = kek.wrap(&key, &case_key_context(case_id, &kek_id));
-                repo::insert_case_key(tx, case_id, &kek_id, &wrapped, self.now().micros()).await?;
-                Ok(key)
-            }
             None => Err(Error::NotFound),
         }
     }

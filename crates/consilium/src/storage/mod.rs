@@ -34,9 +34,14 @@ pub struct LocalStore {
 /// A blob being written to a temp file.
 pub struct Spool {
     path: PathBuf,
-    file: tokio::fs::File,
+    /// Buffered: the cipher hands over 64 KiB chunks and multipart parts arrive in a few
+    /// KiB; each `tokio::fs` write is a trip to the blocking pool, so write in large pieces.
+    file: tokio::io::BufWriter<tokio::fs::File>,
     len: u64,
 }
+
+/// Size of a spool's write buffer.
+const SPOOL_BUFFER: usize = 1024 * 1024;
 
 fn io(what: &str) -> impl Fn(std::io::Error) -> Error + '_ {
     move |e| Error::Unavailable(format!("blob store: {what}: {e}"))
@@ -155,13 +160,17 @@ impl Spool {
             .open(&path)
             .await
             .map_err(io("create temp file"))?;
-        Ok(Spool { path, file, len: 0 })
+        Ok(Spool {
+            path,
+            file: tokio::io::BufWriter::with_capacity(SPOOL_BUFFER, file),
+            len: 0,
+        })
     }
 
     /// Flushes and fsyncs; returns the temp file's path and length.
     pub(crate) async fn close(mut self) -> Result<(PathBuf, u64)> {
         self.file.flush().await.map_err(io("flush"))?;
-        self.file.sync_all().await.map_err(io("fsync"))?;
+        self.file.get_mut().sync_all().await.map_err(io("fsync"))?;
         Ok((self.path, self.len))
     }
 
@@ -213,15 +222,24 @@ impl LocalStore {
         let (tmp, _) = spool.close().await?;
         let dest = self.path_of(key);
         let dir = dest.parent().map(Path::to_path_buf).unwrap_or_default();
-        tokio::fs::create_dir_all(&dir)
-            .await
-            .map_err(io("create folder"))?;
+        let new_dir = !tokio::fs::try_exists(&dir).await.unwrap_or(false);
+        if new_dir {
+            tokio::fs::create_dir_all(&dir)
+                .await
+                .map_err(io("create folder"))?;
+        }
         if let Err(e) = tokio::fs::rename(&tmp, &dest).await {
             let _ = tokio::fs::remove_file(&tmp).await;
             return Err(io("rename")(e));
         }
-        // The rename is durable once both directories are synced.
-        for d in [dir, self.root.join("blobs"), self.root.join("tmp")] {
+        // The new name is durable once its folder is synced (and, for a folder just
+        // created, the folder's own entry in `blobs/`). The temp folder is not synced: a
+        // crash may at worst bring back the temp name too, which the sweep removes.
+        let mut folders = vec![dir];
+        if new_dir {
+            folders.push(self.root.join("blobs"));
+        }
+        for d in folders {
             let f = tokio::fs::File::open(&d).await.map_err(io("open folder"))?;
             f.sync_all().await.map_err(io("fsync folder"))?;
         }
@@ -243,7 +261,10 @@ impl LocalStore {
                 .await
                 .map_err(io("seek"))?;
         }
-        Ok(Box::pin(f.take(len)))
+        // Large reads: each `tokio::fs` read is a trip to the blocking pool.
+        Ok(Box::pin(
+            tokio::io::BufReader::with_capacity(SPOOL_BUFFER, f).take(len),
+        ))
     }
 
     async fn delete(&self, key: &str) -> Result<()> {

@@ -857,3 +857,29 @@ suite!(
         assert!(report.is_clean() && report.orphans.is_empty(), "{report:?}");
     }
 );
+
+suite!(concurrent_first_uploads_share_the_case_key, |app| {
+    // The first uploads to a case race to create its data key: one creates it, the others
+    // use it (found by the kill -9 test on PostgreSQL: a duplicate key answered 500).
+    app.seed_demo().await;
+    for _ in 0..3 {
+        let case = draft(app, PETIT).await;
+        let path = files_path(&case);
+        let uploads = (0..6).map(|i| {
+            let path = path.clone();
+            async move {
+                let body = format!("fichier {i}").into_bytes();
+                let (s, v) = app
+                    .upload(Some(PETIT), &path, &[("note.txt", body.as_slice())])
+                    .await;
+                assert_eq!(s, StatusCode::CREATED, "{v}");
+                (v[0]["id"].as_str().unwrap().to_string(), body)
+            }
+        });
+        let done = futures_util::future::join_all(uploads).await;
+        for (id, body) in done {
+            let (s, _, got) = app.fetch(PETIT, &format!("{path}/{id}"), None).await;
+            assert_eq!((s, got), (StatusCode::OK, body));
+        }
+    }
+});
