@@ -320,6 +320,7 @@ pub async fn seed(p: &Platform) -> Result<DemoInfo> {
                 name: "Télé-dermatologie CHU de Limoges".into(),
                 specialty: "SM15".into(),
                 policy: TeamPolicy::SelfService,
+                routing: Default::default(),
                 members: vec![
                     NewTeamMember {
                         professional_id: id("lefebvre"),

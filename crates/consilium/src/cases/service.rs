@@ -869,9 +869,13 @@ impl Platform {
                 let deadline = rules::answer_deadline(now);
                 r.deadline_at = Some(deadline.micros());
                 crate::routing::schedule_deadlines(p, tx, now, &r.id, now, deadline).await?;
+                let mut routing = serde_json::Value::Null;
                 if to_team {
                     r.team_id = r.target_team_id.clone();
                     r.assigned_expert_id = None;
+                    if let Some(team) = r.team_id.clone() {
+                        routing = crate::routing::assign::on_submission(p, tx, now, r, &team).await?;
+                    }
                 } else {
                     r.assigned_expert_id = r.target_expert_id.clone();
                     r.team_id = None;
@@ -879,6 +883,7 @@ impl Platform {
                 Ok(Applied::new(json!({
                     "routed_to": if to_team { json!({"team_id": r.team_id}) } else { json!({"expert_id": r.assigned_expert_id}) },
                     "deadline_at": Timestamp(r.deadline_at.unwrap_or_default()),
+                    "routing": routing,
                 })))
             })
         })
@@ -921,6 +926,26 @@ impl Platform {
     }
 
     pub async fn accept(&self, ctx: &Ctx, id: &str) -> Result<CaseView> {
+        // A moderated team's pool is its assigners': members are refused a claim (audited).
+        let tx = self.db.begin().await?;
+        let (mut tx, row, rel) = self.load_visible(tx, ctx, id, "case.accept").await?;
+        let in_pool = row.assigned_expert_id.is_none() && row.state == "submitted";
+        if in_pool
+            && !rel.assigner
+            && let Some(team) = row.team_id.as_deref()
+            && !crate::routing::assign::members_may_claim(&mut tx, team).await?
+        {
+            return self
+                .deny(
+                    tx,
+                    ctx,
+                    NewEntry::denied("case.accept", "case", id)
+                        .with(json!({"reason": "moderated team"})),
+                    Error::Forbidden("in this team, the case assigner assigns each request".into()),
+                )
+                .await;
+        }
+        tx.rollback().await?;
         self.change(
             ctx,
             id,

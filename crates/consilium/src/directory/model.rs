@@ -212,6 +212,53 @@ impl TeamPolicy {
     }
 }
 
+/// How an auto-assigning team (or a hybrid team, after its pool wait) orders its members.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AssignStrategy {
+    /// In turn, starting after the member who got the previous request.
+    #[default]
+    RoundRobin,
+    /// Fewest open cases first.
+    LeastLoaded,
+}
+
+impl AssignStrategy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AssignStrategy::RoundRobin => "round_robin",
+            AssignStrategy::LeastLoaded => "least_loaded",
+        }
+    }
+}
+
+/// A team's routing settings (defaults: round robin, 24 h to accept, 24 h in a hybrid pool).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TeamRouting {
+    #[serde(default)]
+    pub assign_strategy: AssignStrategy,
+    /// Hours an offered expert has to accept before the next member is offered the case.
+    #[serde(default = "day")]
+    pub accept_hours: i64,
+    /// Hybrid teams: hours a case waits in the pool before the platform assigns it.
+    #[serde(default = "day")]
+    pub hybrid_hours: i64,
+}
+
+fn day() -> i64 {
+    24
+}
+
+impl Default for TeamRouting {
+    fn default() -> Self {
+        TeamRouting {
+            assign_strategy: AssignStrategy::RoundRobin,
+            accept_hours: 24,
+            hybrid_hours: 24,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct NewTeamMember {
     pub professional_id: String,
@@ -227,6 +274,9 @@ pub struct TeamInput {
     pub specialty: String,
     #[serde(default = "self_service")]
     pub policy: TeamPolicy,
+    /// Used by `auto_assign` and `hybrid` teams.
+    #[serde(default)]
+    pub routing: TeamRouting,
     pub members: Vec<NewTeamMember>,
 }
 
@@ -241,6 +291,7 @@ impl TeamInput {
             name: self.name,
             specialty: self.specialty,
             policy: self.policy,
+            routing: self.routing,
             members: self.members,
         }
     }
@@ -282,6 +333,7 @@ pub struct NewTeam {
     /// TRE_R38 code.
     pub specialty: String,
     pub policy: TeamPolicy,
+    pub routing: TeamRouting,
     pub members: Vec<NewTeamMember>,
 }
 
@@ -300,6 +352,7 @@ pub struct Team {
     pub specialty: String,
     pub specialty_label: String,
     pub policy: String,
+    pub routing: TeamRouting,
     pub members: Vec<TeamMember>,
 }
 

@@ -227,15 +227,22 @@ pub async fn insert_team(
 ) -> Result<()> {
     run!(tx, |c| {
         sqlx::query(
-        "INSERT INTO teams (id, organisation_id, name, specialty, policy, created_at) VALUES ($1, $2, $3, $4, $5, $6)"
-    )
-    .bind(id)
-    .bind(&t.organisation_id)
-    .bind(t.name.trim())
-    .bind(&t.specialty)
-    .bind(t.policy.as_str())
-    .bind(now.micros())
-    .execute(c).await.map(|r| r.rows_affected())
+            "INSERT INTO teams (id, organisation_id, name, specialty, policy, created_at,
+                            assign_strategy, accept_hours, hybrid_hours)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(id)
+        .bind(&t.organisation_id)
+        .bind(t.name.trim())
+        .bind(&t.specialty)
+        .bind(t.policy.as_str())
+        .bind(now.micros())
+        .bind(t.routing.assign_strategy.as_str())
+        .bind(t.routing.accept_hours)
+        .bind(t.routing.hybrid_hours)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected())
     })?;
     for m in &t.members {
         run!(tx, |c| sqlx::query(
@@ -258,6 +265,9 @@ struct TeamRow {
     name: String,
     specialty: String,
     policy: String,
+    assign_strategy: String,
+    accept_hours: i64,
+    hybrid_hours: i64,
 }
 
 #[derive(sqlx::FromRow)]
@@ -287,6 +297,15 @@ async fn team_view(tx: &mut Tx, r: TeamRow) -> Result<Team> {
         name: r.name,
         specialty: r.specialty,
         policy: r.policy,
+        routing: super::model::TeamRouting {
+            assign_strategy: if r.assign_strategy == "least_loaded" {
+                super::model::AssignStrategy::LeastLoaded
+            } else {
+                super::model::AssignStrategy::RoundRobin
+            },
+            accept_hours: r.accept_hours,
+            hybrid_hours: r.hybrid_hours,
+        },
         members: members
             .into_iter()
             .map(|m| TeamMember {
@@ -299,12 +318,14 @@ async fn team_view(tx: &mut Tx, r: TeamRow) -> Result<Team> {
 }
 
 pub async fn get_team(tx: &mut Tx, id: &str) -> Result<Option<Team>> {
-    let row: Option<TeamRow> = run!(tx, |c| sqlx::query_as::<_, TeamRow>(
-        "SELECT id, organisation_id, name, specialty, policy FROM teams WHERE id = $1"
+    let row: Option<TeamRow> = run!(tx, |c| {
+        sqlx::query_as::<_, TeamRow>(
+        "SELECT id, organisation_id, name, specialty, policy, assign_strategy, accept_hours, hybrid_hours FROM teams WHERE id = $1"
     )
     .bind(id)
     .fetch_optional(c)
-    .await)?;
+    .await
+    })?;
     match row {
         Some(r) => Ok(Some(team_view(tx, r).await?)),
         None => Ok(None),
@@ -312,13 +333,15 @@ pub async fn get_team(tx: &mut Tx, id: &str) -> Result<Option<Team>> {
 }
 
 pub async fn list_teams(tx: &mut Tx, specialty: Option<&str>) -> Result<Vec<Team>> {
-    let rows: Vec<TeamRow> = run!(tx, |c| sqlx::query_as::<_, TeamRow>(
-        "SELECT id, organisation_id, name, specialty, policy FROM teams
+    let rows: Vec<TeamRow> = run!(tx, |c| {
+        sqlx::query_as::<_, TeamRow>(
+        "SELECT id, organisation_id, name, specialty, policy, assign_strategy, accept_hours, hybrid_hours FROM teams
          WHERE ($1 IS NULL OR specialty = $1) ORDER BY name, id"
     )
     .bind(specialty)
     .fetch_all(c)
-    .await)?;
+    .await
+    })?;
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
         out.push(team_view(tx, r).await?);

@@ -117,6 +117,17 @@ impl Platform {
         if input.members.is_empty() {
             v.push("members", "a team needs at least one member");
         }
+        for (field, h) in [
+            ("routing.accept_hours", input.routing.accept_hours),
+            ("routing.hybrid_hours", input.routing.hybrid_hours),
+        ] {
+            if !(1..=168).contains(&h) {
+                v.push(
+                    field,
+                    "between 1 and 168 hours (the answer is due within 7 days)",
+                );
+            }
+        }
         if !input.members.iter().any(|m| m.is_assigner) {
             v.push("members", "a team needs at least one case assigner");
         }

@@ -77,6 +77,7 @@ impl Registry {
         crate::mail::register_jobs(&r);
         crate::notifications::register_jobs(&r);
         crate::routing::register_jobs(&r);
+        crate::routing::assign::register_jobs(&r);
         r
     }
 

@@ -14,6 +14,12 @@ pub enum Kind {
     Escalated,
     /// The requester is told their request expired unanswered (R9): look elsewhere.
     Expired,
+    /// The platform offers a request to an expert of an auto-assigning team: accept in time.
+    Offered,
+    /// A moderated team's assigners (or any team's, when no member took it) must assign.
+    ToAssign,
+    /// The requester is told no expert of the team can take the request: look elsewhere.
+    NoOneAvailable,
 }
 
 impl Kind {
@@ -22,6 +28,9 @@ impl Kind {
             Kind::Reminder => "reminder",
             Kind::Escalated => "escalated",
             Kind::Expired => "expired",
+            Kind::Offered => "offered",
+            Kind::ToAssign => "to_assign",
+            Kind::NoOneAvailable => "no_one_available",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -29,6 +38,9 @@ impl Kind {
             "reminder" => Kind::Reminder,
             "escalated" => Kind::Escalated,
             "expired" => Kind::Expired,
+            "offered" => Kind::Offered,
+            "to_assign" => Kind::ToAssign,
+            "no_one_available" => Kind::NoOneAvailable,
             _ => return None,
         })
     }
@@ -43,6 +55,15 @@ impl Kind {
             Kind::Expired => format!(
                 "La demande {case_number} a expiré sans réponse dans le délai de 7 jours : adressez-la à un autre expert."
             ),
+            Kind::Offered => format!(
+                "La demande {case_number} vous est attribuée par votre équipe : acceptez-la ou rendez-la à l'équipe."
+            ),
+            Kind::ToAssign => {
+                format!("La demande {case_number} attend d'être attribuée à un membre de l'équipe.")
+            }
+            Kind::NoOneAvailable => format!(
+                "Aucun expert de l'équipe ne peut prendre la demande {case_number} : adressez-la à un autre expert ou une autre équipe."
+            ),
         }
     }
 
@@ -51,6 +72,9 @@ impl Kind {
             Kind::Reminder => format!("Consilium : rappel, demande {case_number}"),
             Kind::Escalated => format!("Consilium : demande {case_number} sans réponse"),
             Kind::Expired => format!("Consilium : demande {case_number} expirée"),
+            Kind::Offered => format!("Consilium : demande {case_number} attribuée"),
+            Kind::ToAssign => format!("Consilium : demande {case_number} à attribuer"),
+            Kind::NoOneAvailable => format!("Consilium : demande {case_number} sans expert"),
         }
     }
 }

@@ -444,6 +444,7 @@ async fn world(app: &TestApp) -> World {
                 name: "Cardiologie et grossesse".into(),
                 specialty: "SM04".into(),
                 policy: TeamPolicy::SelfService,
+                routing: Default::default(),
                 members: vec![
                     NewTeamMember {
                         professional_id: ids[&Who::OtherAssigner].clone(),

@@ -15,5 +15,6 @@ mod instances;
 mod jobs;
 mod lifecycle;
 mod mail;
+mod routing;
 mod signin;
 mod smtp;
