@@ -14,6 +14,6 @@ CREATE TABLE case_offers (
     expert_id   TEXT NOT NULL REFERENCES professionals (id),
     offered_at  BIGINT NOT NULL,
     until_at    BIGINT NOT NULL,
-    outcome     TEXT CHECK (outcome IN ('lapsed', 'accepted')),
+    outcome     TEXT CHECK (outcome IN ('lapsed', 'accepted', 'returned')),
     PRIMARY KEY (case_id, expert_id)
 );

@@ -1002,7 +1002,7 @@ impl Platform {
         } else {
             Transition::ForwardToExpert
         };
-        self.change(ctx, id, "case.forward", Some(t), |p, tx, me, r, _now| {
+        self.change(ctx, id, "case.forward", Some(t), |p, tx, me, r, now| {
             Box::pin(async move {
                 let mut v = Violations::default();
                 p.check_target(
@@ -1033,6 +1033,17 @@ impl Platform {
                 } else {
                     r.team_id = input.team_id.clone();
                     r.assigned_expert_id = None;
+                    if let Some(t) = input.team_id.as_deref() {
+                        crate::routing::assign::on_forward_to_team(
+                            p,
+                            tx,
+                            now,
+                            r,
+                            t,
+                            from.as_deref(),
+                        )
+                        .await?;
+                    }
                 }
                 r.accepted_at = None;
                 let mut a = Applied::new(json!({

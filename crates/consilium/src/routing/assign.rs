@@ -8,8 +8,12 @@
 //!   open load), who has `accept_hours` to accept; an `routing.offer` job then offers it to
 //!   the next member, and after the last one hands it to the assigners (or, without
 //!   assigners, tells the requester that no one is available). Never silence.
-//! - `hybrid`: a pool first; a `routing.hybrid` job after `hybrid_hours` starts the
+//! - `hybrid`: a pool first; a `routing.from_pool` job after `hybrid_hours` starts the
 //!   auto-assign sequence if nobody claimed it.
+//!
+//! A case forwarded back to a team (an offered expert who cannot take it, or any
+//! assignee) enters its pool again: the same policy applies, the returning expert is not
+//! offered it again.
 //!
 //! Each step runs in the transaction that causes it (submission, or the job and its
 //! completion), so it happens once even with several instances.
@@ -30,7 +34,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 pub const OFFER_KIND: &str = "routing.offer";
-pub const HYBRID_KIND: &str = "routing.hybrid";
+pub const FROM_POOL_KIND: &str = "routing.from_pool";
 const HOUR: i64 = 3_600_000_000;
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -40,7 +44,7 @@ struct OfferPayload {
 }
 
 #[derive(Debug, Serialize, Deserialize)]
-struct HybridPayload {
+struct FromPoolPayload {
     case_id: String,
 }
 
@@ -95,20 +99,71 @@ pub(crate) async fn on_submission(
         }
         "hybrid" => {
             let at = Timestamp(now.micros() + team.routing.hybrid_hours * HOUR);
-            let payload = serde_json::to_value(HybridPayload {
+            let payload = serde_json::to_value(FromPoolPayload {
                 case_id: r.id.clone(),
             })
             .map_err(Error::internal)?;
             jobs::enqueue(
                 tx,
                 now,
-                NewJob::new(HYBRID_KIND, payload, at).dedupe(format!("case:{}:hybrid", r.id)),
+                NewJob::new(FROM_POOL_KIND, payload, at).dedupe(format!("case:{}:hybrid", r.id)),
             )
             .await?;
             Ok(json!({"policy": "hybrid", "auto_assign_at": at}))
         }
         _ => Ok(json!({"policy": "self_service"})),
     }
+}
+
+/// Called by `forward` (in its transaction) when a case is sent to `team_id`'s pool:
+/// the policy applies again, through a job (the forward's own state change comes first).
+/// The expert who returned it is not offered it again.
+pub(crate) async fn on_forward_to_team(
+    p: &Platform,
+    tx: &mut Tx,
+    now: Timestamp,
+    r: &CaseRow,
+    team_id: &str,
+    returned_by: Option<&str>,
+) -> Result<()> {
+    if let Some(x) = returned_by {
+        run!(tx, |c| sqlx::query(
+            "INSERT INTO case_offers (case_id, expert_id, offered_at, until_at, outcome)
+             VALUES ($1, $2, $3, $3, 'returned')
+             ON CONFLICT (case_id, expert_id) DO UPDATE SET outcome = 'returned'"
+        )
+        .bind(&r.id)
+        .bind(x)
+        .bind(now.micros())
+        .execute(c)
+        .await
+        .map(|_| ()))?;
+    }
+    let team = dir::get_team(tx, team_id)
+        .await?
+        .ok_or_else(|| Error::internal("the target team vanished"))?;
+    let at = match team.policy.as_str() {
+        "auto_assign" => now,
+        "hybrid" => Timestamp(now.micros() + team.routing.hybrid_hours * HOUR),
+        "moderated" => {
+            for a in &assigners(tx, team_id).await? {
+                notifications::notify(p, tx, now, a, Kind::ToAssign, &r.id, &r.number).await?;
+            }
+            return Ok(());
+        }
+        _ => return Ok(()),
+    };
+    let payload = serde_json::to_value(FromPoolPayload {
+        case_id: r.id.clone(),
+    })
+    .map_err(Error::internal)?;
+    jobs::enqueue(
+        tx,
+        now,
+        NewJob::new(FROM_POOL_KIND, payload, at).dedupe(format!("case:{}:pool:{}", r.id, new_id())),
+    )
+    .await?;
+    Ok(())
 }
 
 /// The next step for a case in `team`'s pool: offer it to the next member not yet tried,
@@ -328,9 +383,10 @@ async fn run_offer(p: Platform, job: Job) -> Result<(), JobError> {
     Ok(())
 }
 
-/// A hybrid team's pool wait is over: if nobody claimed the case, start auto-assigning.
-async fn run_hybrid(p: Platform, job: Job) -> Result<(), JobError> {
-    let h: HybridPayload = job.payload()?;
+/// A case waited in a pool long enough (hybrid), or came back to an auto-assigning team's
+/// pool: if nobody claimed it meanwhile, offer it to the next member.
+async fn run_from_pool(p: Platform, job: Job) -> Result<(), JobError> {
+    let h: FromPoolPayload = job.payload()?;
     let now = p.now();
     let mut tx = p.db.begin().await?;
     let Some(mut r) = cases::get(&mut tx, &h.case_id).await? else {
@@ -345,7 +401,7 @@ async fn run_hybrid(p: Platform, job: Job) -> Result<(), JobError> {
             .ok_or_else(|| JobError::Permanent(format!("no team {team_id}")))?;
         let from = r.state.clone();
         let mut details = offer_next(&p, &mut tx, now, &mut r, &team).await?;
-        details["after_pool_hours"] = json!(team.routing.hybrid_hours);
+        details["from_pool"] = json!(team.policy);
         if !save_step(&mut tx, now, &mut r, &from, details).await? {
             tx.rollback().await?;
             return Err(JobError::Retry("the case changed meanwhile".into()));
@@ -358,5 +414,5 @@ async fn run_hybrid(p: Platform, job: Job) -> Result<(), JobError> {
 
 pub fn register_jobs(r: &Registry) {
     r.register(OFFER_KIND, run_offer);
-    r.register(HYBRID_KIND, run_hybrid);
+    r.register(FROM_POOL_KIND, run_from_pool);
 }

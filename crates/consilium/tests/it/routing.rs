@@ -141,6 +141,24 @@ crate::both!(auto_assign_offers_in_turn_then_to_the_assigner, |app| {
         (Some("in_progress"), Some(x2.as_str()))
     );
 
+    // An offered expert who cannot take it gives it back to the team: the next member is
+    // offered it at once, never the one who gave it back.
+    let back = cases[2].clone();
+    let x = case(app, &back).await["assigned_expert"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.ok(
+        ids[&x],
+        &format!("/api/v1/cases/{back}/forward"),
+        serde_json::json!({"team_id": t, "comment": "Absente cette semaine"}),
+    )
+    .await;
+    app.run_jobs().await;
+    let c = case(app, &back).await;
+    assert_eq!(c["state"], "assigned", "{c}");
+    assert_ne!(c["assigned_expert"]["id"], x.as_str());
+
     // Another case nobody accepts: offered to each member once, then to the assigner.
     let other = cases[1].clone();
     for _ in 0..4 {
