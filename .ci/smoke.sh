@@ -9,12 +9,12 @@ grep -q "csl_demo_martin" "$DIR/serve.log"
 URL="http://127.0.0.1:$PORT/api/v1"
 H="Authorization: Bearer csl_demo_martin"
 J="Content-Type: application/json"
-curl -sf -H "$H" "$URL/cases" | grep -q '"items"'
+curl -sf -H "$H" "$URL/cases" | grep -c '"items"' >/dev/null
 EXPERT=$(curl -sf -H "$H" "$URL/directory/professionals?q=bernard" | python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["id"])')
 CASE=$(curl -sf -H "$H" -H "$J" -d "{\"patient\":{\"birth_family_name\":\"Smoke\",\"given_names\":\"Test\",\"birth_date\":\"1970-01-01\",\"sex\":\"F\"},\"expert_id\":\"$EXPERT\",\"reason\":\"r\",\"question\":\"q\"}" "$URL/cases" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 curl -sf -X PUT -H "$H" -H "$J" -d '{"decision":"given","method":"oral","patient_informed":true}' "$URL/cases/$CASE/consent" >/dev/null
-curl -sf -X POST -H "$H" "$URL/cases/$CASE/submit" | grep -q '"state":"assigned"'
-curl -sf -X POST -H "Authorization: Bearer csl_demo_bernard" "$URL/cases/$CASE/accept" | grep -q '"state":"in_progress"'
+curl -sf -X POST -H "$H" "$URL/cases/$CASE/submit" | grep -c '"state":"assigned"' >/dev/null
+curl -sf -X POST -H "Authorization: Bearer csl_demo_bernard" "$URL/cases/$CASE/accept" | grep -c '"state":"in_progress"' >/dev/null
 STATUS=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer csl_demo_roux" "$URL/cases/$CASE")
 [ "$STATUS" = 404 ] || { echo "expected 404 for a stranger, got $STATUS"; exit 1; }
 curl -sf "http://127.0.0.1:$PORT/api/openapi.json" -o "$DIR/openapi.json"
@@ -22,7 +22,7 @@ grep -q '"openapi":"3.1.0"' "$DIR/openapi.json"
 # The OpenAPI document is valid per an external validator.
 python3 -m pip install --quiet --disable-pip-version-check "openapi-spec-validator>=0.7" >/dev/null 2>&1 || true
 python3 -c 'import sys, json; from openapi_spec_validator import validate; validate(json.load(open(sys.argv[1]))); print("openapi.json valid (OpenAPI 3.1)")' "$DIR/openapi.json"
-curl -sf "http://127.0.0.1:$PORT/metrics" | grep -q consilium_http_requests_total
+curl -sf "http://127.0.0.1:$PORT/metrics" | grep -c consilium_http_requests_total >/dev/null
 kill "$PID"; wait "$PID" 2>/dev/null || true; PID=
 
 # Same configuration, other commands.
