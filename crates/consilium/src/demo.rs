@@ -524,6 +524,9 @@ pub async fn seed(p: &Platform) -> Result<DemoInfo> {
         request_completeness: Some(5),
     })
     .await?;
+    // The expert signs the compte rendu (R10): a frozen PDF, delivered by jobs.
+    clock.advance_seconds(600);
+    dp.sign_report(&roux, &c.id).await?;
     clock.advance_days(1);
     dp.close(
         &martin,

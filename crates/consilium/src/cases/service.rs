@@ -1158,6 +1158,8 @@ impl Platform {
                 r.answered_at = Some(now.micros());
                 // Billing (R3, R4, R11–R15): the acts are recorded with the answer.
                 let billing = crate::billing::service::record_on_answer(tx, r, now).await?;
+                // The report (R10) exists from the answer on, as draft version 1.
+                let report = crate::reports::service::draft_on_answer(tx, r, now).await?;
                 let billed: Vec<_> = billing
                     .decisions
                     .iter()
@@ -1169,6 +1171,7 @@ impl Platform {
                     "visit_needed": opinion.visit_needed,
                     "visit_urgency": opinion.visit_urgency,
                     "billed": billed,
+                    "report": report,
                 })))
             })
         })

@@ -78,6 +78,7 @@ impl Registry {
         crate::notifications::register_jobs(&r);
         crate::routing::register_jobs(&r);
         crate::routing::assign::register_jobs(&r);
+        crate::reports::service::register_jobs(&r);
         r
     }
 

@@ -12,8 +12,8 @@ use crate::db::Tx;
 use crate::jobs::{self, JobError, NewJob, Registry};
 use crate::kernel::{Error, Result, Timestamp};
 use crate::platform::Platform;
-use lettre::message::Mailbox;
 use lettre::message::header::ContentType;
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::{Deserialize, Serialize};
 
@@ -88,6 +88,17 @@ impl Mailer {
 
     /// Sends one message now (jobs only).
     async fn send(&self, job_id: &str, mail: &OutgoingMail) -> Result<(), JobError> {
+        self.send_with(job_id, mail, None).await
+    }
+
+    /// Sends one message now, with an optional attachment (jobs only: the report to a
+    /// médecin traitant's secure messaging address). The `Message-ID` derives from the job.
+    pub async fn send_with(
+        &self,
+        job_id: &str,
+        mail: &OutgoingMail,
+        attachment: Option<&MailAttachment>,
+    ) -> Result<(), JobError> {
         let Some(t) = &self.transport else {
             tracing::info!(job = job_id, "mail not sent: no smtp_url configured");
             return Ok(());
@@ -97,14 +108,26 @@ impl Mailer {
             .parse()
             .map_err(|e| JobError::Permanent(format!("bad recipient address: {e}")))?;
         let domain = self.from.email.domain().to_string();
-        let msg = Message::builder()
+        let builder = Message::builder()
             .from(self.from.clone())
             .to(to)
             .subject(&mail.subject)
-            .message_id(Some(format!("<{job_id}@{domain}>")))
-            .header(ContentType::TEXT_PLAIN)
-            .body(mail.text.clone())
-            .map_err(|e| JobError::Permanent(format!("cannot build the message: {e}")))?;
+            .message_id(Some(format!("<{job_id}@{domain}>")));
+        let msg = match attachment {
+            None => builder
+                .header(ContentType::TEXT_PLAIN)
+                .body(mail.text.clone()),
+            Some(a) => {
+                let media = ContentType::parse(&a.media_type)
+                    .map_err(|e| JobError::Permanent(format!("bad attachment type: {e}")))?;
+                builder.multipart(
+                    MultiPart::mixed()
+                        .singlepart(SinglePart::plain(mail.text.clone()))
+                        .singlepart(Attachment::new(a.name.clone()).body(a.bytes.clone(), media)),
+                )
+            }
+        }
+        .map_err(|e| JobError::Permanent(format!("cannot build the message: {e}")))?;
         match t.send(msg).await {
             Ok(_) => Ok(()),
             Err(e) if e.is_permanent() => Err(JobError::Permanent(format!("SMTP: {e}"))),
@@ -125,6 +148,14 @@ pub struct OutgoingMail {
     pub to: String,
     pub subject: String,
     pub text: String,
+}
+
+/// A file attached to a message (only the report, to a secure messaging address).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MailAttachment {
+    pub name: String,
+    pub media_type: String,
+    pub bytes: Vec<u8>,
 }
 
 /// Queues a message in the caller's transaction; it is sent after the commit, by a job.

@@ -20,6 +20,8 @@ pub enum Kind {
     ToAssign,
     /// The requester is told no expert of the team can take the request: look elsewhere.
     NoOneAvailable,
+    /// The requester is told the expert signed the report (R10).
+    ReportSigned,
 }
 
 impl Kind {
@@ -31,6 +33,7 @@ impl Kind {
             Kind::Offered => "offered",
             Kind::ToAssign => "to_assign",
             Kind::NoOneAvailable => "no_one_available",
+            Kind::ReportSigned => "report_signed",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -41,6 +44,7 @@ impl Kind {
             "offered" => Kind::Offered,
             "to_assign" => Kind::ToAssign,
             "no_one_available" => Kind::NoOneAvailable,
+            "report_signed" => Kind::ReportSigned,
             _ => return None,
         })
     }
@@ -64,6 +68,9 @@ impl Kind {
             Kind::NoOneAvailable => format!(
                 "Aucun expert de l'équipe ne peut prendre la demande {case_number} : adressez-la à un autre expert ou une autre équipe."
             ),
+            Kind::ReportSigned => {
+                format!("Le compte rendu de la demande {case_number} est signé et disponible.")
+            }
         }
     }
 
@@ -75,6 +82,9 @@ impl Kind {
             Kind::Offered => format!("Consilium : demande {case_number} attribuée"),
             Kind::ToAssign => format!("Consilium : demande {case_number} à attribuer"),
             Kind::NoOneAvailable => format!("Consilium : demande {case_number} sans expert"),
+            Kind::ReportSigned => {
+                format!("Consilium : compte rendu disponible, demande {case_number}")
+            }
         }
     }
 }

@@ -203,7 +203,7 @@ pub fn tlm_cr(r: &CdaReport) -> String {
 <legalAuthenticator><time value="{eff}"/><signatureCode code="S"/><assignedEntity>{expert_entity}</assignedEntity></legalAuthenticator>
 <participant typeCode="REF"><time value="{requested}"/><associatedEntity classCode="PROV"><id root="1.2.250.1.71.4.2.1" extension="{req_id}"/>{req_code}<associatedPerson><name><given>{req_given}</given><family>{req_family}</family></name></associatedPerson></associatedEntity></participant>
 <documentationOf><serviceEvent classCode="ACT"><code code="TE2" displayName="Téléexpertise" codeSystem="1.2.250.1.215.200.3.3" codeSystemName="NGAP"/><effectiveTime><low value="{answered}"/></effectiveTime><performer typeCode="PRF"><assignedEntity>{expert_entity}</assignedEntity></performer></serviceEvent></documentationOf>
-<componentOf><encompassingEncounter><code code="VR" displayName="Virtuelle" codeSystem="2.16.840.1.113883.5.4"/><effectiveTime><low value="{requested}"/><high value="{answered}"/></effectiveTime><location><healthCareFacility><code code="SA07" displayName="Cabinet individuel" codeSystem="1.2.250.1.71.4.2.4" codeSystemName="healthCareFacilityTypeCode"/></healthCareFacility></location></encompassingEncounter></componentOf>
+<componentOf><encompassingEncounter><code code="VR" displayName="Virtuelle" codeSystem="2.16.840.1.113883.5.4"/><effectiveTime><low value="{requested}"/>{encounter_high}</effectiveTime><location><healthCareFacility><code code="SA07" displayName="Cabinet individuel" codeSystem="1.2.250.1.71.4.2.4" codeSystemName="healthCareFacilityTypeCode"/></healthCareFacility></location></encompassingEncounter></componentOf>
 <component><nonXMLBody><text mediaType="application/pdf" representation="B64">{b64}</text></nonXMLBody></component>
 </ClinicalDocument>
 "#,
@@ -215,6 +215,12 @@ pub fn tlm_cr(r: &CdaReport) -> String {
         eff = esc(&r.effective_time),
         requested = esc(&r.requested_time),
         answered = esc(&r.answered_time),
+        // dtr1-6-IVL_TS: low must differ from high (a request answered within the second).
+        encounter_high = if r.answered_time == r.requested_time {
+            String::new()
+        } else {
+            format!("<high value=\"{}\"/>", esc(&r.answered_time))
+        },
         family = esc(&pat.birth_family_name),
         given = esc(&pat.given_names),
         birth = esc(&pat.birth_date),
@@ -319,6 +325,12 @@ mod tests {
             std::fs::write(&p, tlm_cr(&sample(t))).expect("write");
             files.push(p);
         }
+        // Answered within the second of the request: the encounter has no `high`.
+        let mut same = sample("même seconde");
+        same.answered_time = same.requested_time.clone();
+        let p = dir.path().join("same-second.xml");
+        std::fs::write(&p, tlm_cr(&same)).expect("write");
+        files.push(p);
         let out = std::process::Command::new("bash")
             .arg(&kit)
             .args(&files)

@@ -5,6 +5,7 @@ use super::account;
 use super::attachments;
 use super::extract::{Auth, Call};
 use super::problem::Problem;
+use super::reports;
 use crate::billing::service::{ActView, CaseBilling, Counters};
 use crate::cases::model::Outcome;
 use crate::cases::repo::{CaseEvent, Message, View};
@@ -100,6 +101,18 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/billing/acts", get(my_acts))
         .route("/billing/counters", get(my_counters))
         .route("/billing/establishments/{id}/acts", get(establishment_acts))
+        .route("/cases/{id}/report", get(reports::get_report))
+        .route("/cases/{id}/report/preview", get(reports::preview))
+        .route("/cases/{id}/report/sign", post(reports::sign))
+        .route("/cases/{id}/report/draft", post(reports::write_draft))
+        .route(
+            "/cases/{id}/report/versions/{version}/pdf",
+            get(reports::download_pdf),
+        )
+        .route(
+            "/cases/{id}/report/versions/{version}/cda",
+            get(reports::download_cda),
+        )
         .route("/cases/{id}/attachments", get(attachments::list))
         .route("/cases/{id}/purge", post(attachments::purge))
         .route(

@@ -9,6 +9,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod pages;
 pub mod problem;
+pub mod reports;
 
 use crate::config::Config;
 use crate::platform::Platform;

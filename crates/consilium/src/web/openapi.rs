@@ -1,6 +1,6 @@
 //! The OpenAPI 3.1 document, served at `/api/openapi.json`.
 
-use super::{account, api, attachments};
+use super::{account, api, attachments, reports};
 use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -103,8 +103,10 @@ impl Modify for Bearer {
         account::create_token, account::revoke_token, account::invite,
         api::case_billing, api::my_acts, api::my_counters, api::establishment_acts,
         attachments::upload, attachments::list, attachments::download, attachments::thumbnail, attachments::purge,
+        reports::get_report, reports::preview, reports::sign, reports::write_draft,
+        reports::download_pdf, reports::download_cda,
     ),
-    tags((name = "cases"), (name = "attachments"), (name = "patients"), (name = "directory"), (name = "codes"), (name = "account"), (name = "notifications"), (name = "billing"))
+    tags((name = "cases"), (name = "attachments"), (name = "patients"), (name = "directory"), (name = "codes"), (name = "account"), (name = "notifications"), (name = "billing"), (name = "reports"))
 )]
 pub struct ApiDoc;
 

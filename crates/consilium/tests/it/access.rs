@@ -191,8 +191,10 @@ enum State {
     InProgress,
     /// Roux asked for more information.
     AwaitingInfo,
-    /// Roux answered.
+    /// Roux answered (the report is a draft, version 1).
     Answered,
+    /// Roux answered and signed the report (version 1 signed).
+    Signed,
     /// The requester closed it.
     Closed,
     /// Sent to Bernard by name (no team): assigned to him.
@@ -223,6 +225,7 @@ impl State {
             "InProgress" => InProgress,
             "AwaitingInfo" => AwaitingInfo,
             "Answered" => Answered,
+            "Signed" => Signed,
             "Closed" => Closed,
             "Named" => Named,
             "Unknown" => Unknown,
@@ -631,13 +634,16 @@ async fn prepare(app: &TestApp, w: &World, state: State) -> Target {
         State::AwaitingInfo => {
             step(ROUX, "request-info", json!({"text": "Depuis quand ?"})).await;
         }
-        State::Answered | State::Closed => {
+        State::Answered | State::Closed | State::Signed => {
             step(
                 ROUX,
                 "answer",
                 json!({"kind": "advice", "answer": "Émollients"}),
             )
             .await;
+            if state == State::Signed {
+                step(ROUX, "report/sign", json!({})).await;
+            }
             if state == State::Closed {
                 step(PETIT, "close", json!({"outcome": "visit_avoided"})).await;
             }
@@ -648,7 +654,7 @@ async fn prepare(app: &TestApp, w: &World, state: State) -> Target {
     let expected = match state {
         State::InProgress => "in_progress",
         State::AwaitingInfo => "awaiting_info",
-        State::Answered => "answered",
+        State::Answered | State::Signed => "answered",
         State::Closed => "closed",
         other => panic!("unexpected state {other:?}"),
     };
@@ -661,7 +667,7 @@ async fn prepare(app: &TestApp, w: &World, state: State) -> Target {
 #[derive(Debug, PartialEq, Eq)]
 struct Snapshot {
     case: Option<(i64, String)>,
-    totals: (i64, i64, i64, i64, i64, i64, i64, i64),
+    totals: (i64, i64, i64, i64, i64, i64, i64, i64, i64, i64),
 }
 
 async fn snapshot(app: &TestApp, t: &Target) -> Snapshot {
@@ -679,7 +685,9 @@ async fn snapshot(app: &TestApp, t: &Target) -> Snapshot {
         (SELECT COUNT(*) FROM case_events),
         (SELECT COUNT(*) FROM case_messages),
         (SELECT COUNT(*) FROM idempotency_keys),
-        (SELECT COUNT(*) FROM attachments)";
+        (SELECT COUNT(*) FROM attachments),
+        (SELECT COUNT(*) FROM reports),
+        (SELECT COUNT(*) FROM report_deliveries)";
     let totals = crate::with_pool!(app.db(), |p| sqlx::query_as(sql).fetch_one(p).await).unwrap();
     Snapshot { case, totals }
 }
@@ -700,7 +708,8 @@ async fn cell(app: &TestApp, w: &World, row: &Row, who: Who, exp: E, t: &Target)
         "{}{}",
         row.path
             .replace("{id}", id_in_path)
-            .replace("{attachment_id}", &t.attachment),
+            .replace("{attachment_id}", &t.attachment)
+            .replace("{version}", "1"),
         row.query
     );
     let label = format!(

@@ -16,5 +16,6 @@ mod jobs;
 mod lifecycle;
 mod mail;
 mod routing;
+mod reports;
 mod signin;
 mod smtp;
