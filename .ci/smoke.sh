@@ -23,6 +23,16 @@ grep -q '"openapi":"3.1.0"' "$DIR/openapi.json"
 python3 -m pip install --quiet --disable-pip-version-check "openapi-spec-validator>=0.7" >/dev/null 2>&1 || true
 python3 -c 'import sys, json; from openapi_spec_validator import validate; validate(json.load(open(sys.argv[1]))); print("openapi.json valid (OpenAPI 3.1)")' "$DIR/openapi.json"
 curl -sf "http://127.0.0.1:$PORT/metrics" | grep -c consilium_http_requests_total >/dev/null
+# The demo's signed compte rendu (R10): the PDF passes poppler and qpdf, the CDA TLM-CR the
+# official ANS validator (../shared/validation/cda/validate.sh).
+REPORT_CASE=$(curl -sf -H "$H" "$URL/cases?limit=100" | python3 -c 'import json,sys; print([c["id"] for c in json.load(sys.stdin)["items"] if c["state"] == "closed"][0])')
+curl -sf -H "$H" "$URL/cases/$REPORT_CASE/report" | grep -c '"state":"signed"' >/dev/null
+curl -sf -H "$H" "$URL/cases/$REPORT_CASE/report/versions/1/pdf" -o "$DIR/cr.pdf"
+pdfinfo "$DIR/cr.pdf" >/dev/null
+qpdf --check "$DIR/cr.pdf" >/dev/null
+pdftotext -enc UTF-8 "$DIR/cr.pdf" - | grep -c "Signé électroniquement" >/dev/null
+curl -sf -H "$H" "$URL/cases/$REPORT_CASE/report/versions/1/cda" -o "$DIR/cr.xml"
+bash ../shared/validation/cda/validate.sh "$DIR/cr.xml"
 kill "$PID"; wait "$PID" 2>/dev/null || true; PID=
 
 # Same configuration, other commands.
