@@ -231,6 +231,12 @@ fn clean_json(v: &mut serde_json::Value) {
     }
 }
 
+/// Drops every memoised typst result (benchmarks: a render with nothing reused but the
+/// loaded fonts).
+pub fn evict_caches() {
+    typst::comemo::evict(0);
+}
+
 /// Renders the report as PDF/A-2b bytes. CPU-bound (tens of milliseconds): call it off the
 /// async executor (`spawn_blocking`).
 pub fn render(report: &Report) -> Result<Vec<u8>, RenderError> {
