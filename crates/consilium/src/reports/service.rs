@@ -895,8 +895,8 @@ async fn deliver(p: Platform, job: jobs::Job) -> Result<(), JobError> {
                 subject: format!("Compte rendu de téléexpertise, dossier {}", c.case_number),
                 text: format!(
                     "Bonjour,\n\nVous êtes le médecin traitant d'un patient pour lequel une téléexpertise a été \
-                     réalisée (dossier {}). Le compte rendu signé est joint à ce message (PDF), \
-                     conformément à l'article R. 6316-1 du code de la santé publique.\n\n\
+                     réalisée (dossier {}). Le compte rendu signé est joint à ce message (PDF) : \
+                     le médecin requis l'adresse au demandeur et au médecin traitant du patient.\n\n\
                      -- \nConsilium, message envoyé par messagerie sécurisée de santé.\n",
                     c.case_number
                 ),
