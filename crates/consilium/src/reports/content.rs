@@ -417,4 +417,113 @@ mod tests {
         assert_eq!(cda_time(at("2026-11-23T09:05:00Z")), "20261123100500+0100");
         assert_eq!(french_date("1961-04-02"), "02/04/1961");
     }
+
+    fn pro(id: &str, rpps: Option<&str>) -> ProContent {
+        ProContent {
+            id: id.into(),
+            first_name: "Paul".into(),
+            last_name: "Bernard".into(),
+            display_name: "Dr Paul Bernard".into(),
+            profession: "10".into(),
+            profession_label: "Médecin".into(),
+            specialty: Some("SM04".into()),
+            specialty_label: Some("Cardiologie".into()),
+            rpps: rpps.map(str::to_string),
+            adeli: None,
+            organisation: None,
+            finess: None,
+        }
+    }
+
+    fn content(status: &str) -> ReportContent {
+        ReportContent {
+            case_id: "c".into(),
+            case_number: "TE-2026-000001".into(),
+            specialty_label: Some("Cardiologie".into()),
+            requester: pro("r", None),
+            expert: pro("e", Some("10000000009")),
+            patient: PatientContent {
+                id: "0193a1b2-0000-7000-8000-000000000003".into(),
+                birth_family_name: "DURAND".into(),
+                used_family_name: None,
+                given_names: "Marc".into(),
+                birth_date: "1989-12-01".into(),
+                sex: "M".into(),
+                birth_place_code: Some("75056".into()),
+                ins: Some("189127512345686".into()),
+                ins_kind: Some("NIR".into()),
+                identity_status: status.into(),
+            },
+            requested_at: at("2026-11-23T09:05:00Z").micros(),
+            answered_at: at("2026-11-24T13:30:00Z").micros(),
+            reason: "r".into(),
+            question: "q".into(),
+            clinical_context: String::new(),
+            attachments: vec![],
+            kind: "consultation".into(),
+            context: String::new(),
+            answer: "a".into(),
+            recommendations: String::new(),
+            follow_up: None,
+            visit_needed: true,
+            visit_urgency: Some("urgent".into()),
+            correction_reason: None,
+        }
+    }
+
+    #[test]
+    fn identity_status_and_ins_are_shown_as_documents_require() {
+        let r = Rendition {
+            document_id: "abc",
+            version: 1,
+            previous_id: None,
+            signed: None,
+            at: at("2026-11-24T13:31:00Z"),
+        };
+        let q = to_pdf(&content("qualified"), &r);
+        assert_eq!(q.patient.ins.as_deref(), Some("1891275123456 86 (NIR)"));
+        assert!(q.patient.identity_status.starts_with("Identité qualifiée"));
+        assert_eq!(
+            q.watermark.as_deref(),
+            Some(PREVIEW_WATERMARK),
+            "unsigned: a preview"
+        );
+        assert_eq!(q.urgency, "Urgent");
+        assert!(q.follow_up.unwrap_or_default().contains("en urgence"));
+        let p = to_pdf(&content("provisional"), &r);
+        assert!(p.patient.identity_status.starts_with("Identité provisoire"));
+        let signed = to_pdf(
+            &content("qualified"),
+            &Rendition {
+                signed: Some(("Dr Paul Bernard", at("2026-11-24T13:31:00Z"))),
+                ..r
+            },
+        );
+        assert!(signed.watermark.is_none());
+        assert_eq!(
+            signed.signature.map(|s| s.signed_at),
+            Some("mardi 24 novembre 2026 à 14 h 31".to_string())
+        );
+        assert_eq!(
+            signed.created.map(|c| (c.hour, c.minute)),
+            Some((13, 31)),
+            "UTC metadata"
+        );
+    }
+
+    #[test]
+    fn the_cda_carries_the_ins_only_for_a_qualified_identity() {
+        let t = at("2026-11-24T13:31:00Z");
+        let q = to_cda(&content("qualified"), "id", "set", 1, t, vec![]);
+        assert_eq!(
+            q.patient.ins_qualified,
+            Some(("189127512345686".into(), "NIR"))
+        );
+        assert_eq!(q.expert.idnat, "810000000009");
+        assert_eq!(q.requester.idnat, "r", "no RPPS or ADELI: the platform id");
+        assert_eq!(q.patient.birth_date, "19891201");
+        assert_eq!(q.effective_time, "20261124143100+0100");
+        let p = to_cda(&content("provisional"), "id", "set", 1, t, vec![]);
+        assert_eq!(p.patient.ins_qualified, None);
+    }
 }
