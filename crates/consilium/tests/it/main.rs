@@ -15,7 +15,7 @@ mod instances;
 mod jobs;
 mod lifecycle;
 mod mail;
-mod routing;
 mod reports;
+mod routing;
 mod signin;
 mod smtp;
