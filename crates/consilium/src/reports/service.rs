@@ -854,7 +854,8 @@ async fn deliver(p: Platform, job: jobs::Job) -> Result<(), JobError> {
     let Some(row) = repo::get_delivery(&mut tx, &d.delivery_id).await? else {
         return Err(JobError::Permanent("no such delivery".into()));
     };
-    if !matches!(row.status.as_str(), "pending" | "retrying") {
+    // `failed` is sent again when an operator revives the dead job (`consilium jobs retry`).
+    if !matches!(row.status.as_str(), "pending" | "retrying" | "failed") {
         job.complete(&mut tx, p.now()).await?;
         tx.commit().await?;
         return Ok(());

@@ -496,6 +496,37 @@ async fn delivery_is_retried(backend: Backend) {
         assert_eq!(d["status"], "failed", "{d}");
         assert_eq!(d["attempts"], 8);
     }
+    // An operator revives the dead jobs once the relay is fixed: they run again (and fail
+    // again here, the relay being still down), and the status follows.
+    let mut dead = Vec::new();
+    for d in v["items"][0]["deliveries"].as_array().unwrap() {
+        let sql = format!(
+            "SELECT id FROM jobs WHERE kind = 'report.deliver' AND state = 'dead' AND payload LIKE '%{}%'",
+            d["id"].as_str().unwrap()
+        );
+        let id: String = crate::with_pool!(app.db(), |p| sqlx::query_scalar::<_, String>(
+            sqlx::AssertSqlSafe(sql.clone())
+        )
+        .fetch_one(p)
+        .await)
+        .unwrap();
+        dead.push(id);
+    }
+    for id in &dead {
+        let now = app.platform.now();
+        let mut tx = app.db().begin().await.unwrap();
+        assert!(
+            consilium::jobs::repo::retry_dead(&mut tx, now, id)
+                .await
+                .unwrap()
+        );
+        tx.commit().await.unwrap();
+    }
+    app.run_jobs().await;
+    let v = get_ok(&app, BERNARD, &report).await;
+    for d in v["items"][0]["deliveries"].as_array().unwrap() {
+        assert_eq!(d["attempts"], 9, "the revived job tried again: {d}");
+    }
     app.finish().await;
 }
 
