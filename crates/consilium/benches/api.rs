@@ -11,7 +11,7 @@
 //!                                               # and dropped)
 //! BENCH_CASES=…, BENCH_AUDIT=…                  # override the data set sizes
 //! BENCH_KEEP=1                                  # keep the database, print where it is
-//! BENCH_ONLY=w2,w4,health,create,verify         # run only these measurements
+//! BENCH_ONLY=w2,w4,pages,health,create,verify   # run only these measurements (pages: web inbox and case pages)
 //! ```
 //!
 //! The server runs in-process on 127.0.0.1:0 and is driven over HTTP by tokio tasks with
@@ -503,6 +503,17 @@ async fn bench_on(backend: &'static str, sizes: &Sizes, config: Config) -> Vec<F
     measure(Op::Inbox, 8, sizes.reqs_8, "W2 inbox, first page of 20").await;
     measure(Op::ReadCase, 1, sizes.reqs_1, "W4 read one case by id").await;
     measure(Op::ReadCase, 8, sizes.reqs_8, "W4 read one case by id").await;
+    measure(Op::InboxPage, 1, sizes.reqs_1, "web inbox page (HTML)").await;
+    measure(Op::InboxPage, 8, sizes.reqs_8, "web inbox page (HTML)").await;
+    measure(Op::CasePage, 1, sizes.reqs_1, "web case page (HTML)").await;
+    measure(Op::CasePage, 8, sizes.reqs_8, "web case page (HTML)").await;
+    if wanted("pages") {
+        let (html, css, js) = page_weight(&shared).await;
+        println!(
+            "  page weight of the inbox: HTML {html} B + CSS {css} B + JS {js} B = {} KB (uncompressed)",
+            (html + css + js) / 1024
+        );
+    }
     measure(Op::Healthz, 8, sizes.reqs_8, "/healthz (no database)").await;
     measure(
         Op::CreateSubmit,
@@ -642,6 +653,8 @@ async fn print_state_counts(db: &Db) {
 enum Op {
     Inbox,
     ReadCase,
+    InboxPage,
+    CasePage,
     Healthz,
     CreateSubmit,
 }
@@ -652,13 +665,15 @@ impl Op {
         match self {
             Op::Inbox => "w2",
             Op::ReadCase => "w4",
+            Op::InboxPage => "pages",
+            Op::CasePage => "pages",
             Op::Healthz => "health",
             Op::CreateSubmit => "create",
         }
     }
 }
 
-/// `BENCH_ONLY=w2,w4,health,create,verify` runs only those measurements (default: all).
+/// `BENCH_ONLY=w2,w4,pages,health,create,verify` runs only those measurements (default: all).
 fn wanted(key: &str) -> bool {
     std::env::var("BENCH_ONLY")
         .map(|v| v.split(',').any(|k| k.trim() == key))
@@ -749,6 +764,19 @@ async fn one(s: &Shared, op: Op, client: usize, i: usize) -> bool {
             let id = &ids[(i / d.expert_tokens.len()) % ids.len()];
             get(s, Some(&d.expert_tokens[e]), &format!("/api/v1/cases/{id}")).await
         }
+        Op::InboxPage => {
+            let e = i % d.expert_sessions.len();
+            page(s, &d.expert_sessions[e], "/cases?view=mine").await
+        }
+        Op::CasePage => {
+            let e = i % d.expert_sessions.len();
+            let ids = &d.expert_cases[e];
+            if ids.is_empty() {
+                return false;
+            }
+            let id = &ids[(i / d.expert_sessions.len()) % ids.len()];
+            page(s, &d.expert_sessions[e], &format!("/cases/{id}")).await
+        }
         Op::CreateSubmit => {
             let token = &d.requester_tokens[client % d.requester_tokens.len()];
             // Half to a team's pool, half to a named expert, spread evenly over both.
@@ -828,6 +856,47 @@ async fn get(s: &Shared, token: Option<&str>, path: &str) -> bool {
     }
 }
 
+/// A web page with the session cookie; the whole body is read.
+async fn page(s: &Shared, session: &str, path: &str) -> bool {
+    let req = s
+        .http
+        .get(format!("{}{path}", s.base))
+        .header("cookie", format!("__Host-consilium-session={session}"));
+    match req.send().await {
+        Ok(r) if r.status() == reqwest::StatusCode::OK => r.bytes().await.is_ok(),
+        Ok(r) => {
+            report_error(
+                path,
+                r.status().as_u16(),
+                &r.text().await.unwrap_or_default(),
+            );
+            false
+        }
+        Err(e) => {
+            report_error(path, 0, &e.to_string());
+            false
+        }
+    }
+}
+
+/// Bytes of the inbox page as an expert's browser loads it: the HTML, the stylesheet and
+/// the script (uncompressed; no images on that page).
+async fn page_weight(s: &Shared) -> (usize, usize, usize) {
+    let cookie = format!("__Host-consilium-session={}", s.data.expert_sessions[0]);
+    let mut sizes = Vec::new();
+    for path in ["/cases?view=mine", "/static/app.css", "/static/app.js"] {
+        let r = s
+            .http
+            .get(format!("{}{path}", s.base))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .expect("page");
+        sizes.push(r.bytes().await.map(|b| b.len()).unwrap_or(0));
+    }
+    (sizes[0], sizes[1], sizes[2])
+}
+
 async fn send(
     s: &Shared,
     method: reqwest::Method,
@@ -891,6 +960,8 @@ struct Seeded {
     expert_ids: Vec<String>,
     expert_actors: Vec<Actor>,
     expert_tokens: Vec<String>,
+    /// Browser session cookies of the experts (web pages).
+    expert_sessions: Vec<String>,
     team_ids: Vec<String>,
     requester_tokens: Vec<String>,
     /// Per expert: ids of cases assigned to them (for W4).
@@ -1155,6 +1226,27 @@ async fn seed(p: &Platform, sizes: &Sizes) -> Seeded {
         insert_token(&mut tx, &pro.id, &hash_token(token), "bench", None, now)
             .await
             .expect("token");
+    }
+    // Browser sessions for the experts (the web pages read the session cookie), as the
+    // sign-in would leave them after the second factor.
+    let expert_sessions: Vec<String> = (0..EXPERTS)
+        .map(|e| format!("css_bench_session_{e:02}"))
+        .collect();
+    for (pro, token) in experts.iter().zip(&expert_sessions) {
+        consilium::run!(&mut tx, |c| sqlx::query(
+            "INSERT INTO sessions (id, token_hash, professional_id, stage, method, csrf_token,
+               created_at, last_seen_at, expires_at) VALUES ($1, $2, $3, 'full', 'password+totp', $4, $5, $5, $6)"
+        )
+        .bind(new_id())
+        .bind(hash_token(token))
+        .bind(&pro.id)
+        .bind(new_id())
+        .bind(now)
+        .bind(now + 365 * DAY)
+        .execute(c)
+        .await
+        .map(|_| ()))
+        .expect("session");
     }
     tx.commit().await.expect("commit directory");
 
@@ -1495,6 +1587,7 @@ async fn seed(p: &Platform, sizes: &Sizes) -> Seeded {
             })
             .collect(),
         expert_tokens,
+        expert_sessions,
         team_ids,
         requester_tokens,
         expert_cases,

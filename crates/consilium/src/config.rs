@@ -28,6 +28,10 @@ pub struct Config {
     /// How long a worker may hold a job before another instance takes it over (seconds):
     /// longer than the slowest job, short enough that a dead instance's work resumes soon.
     pub jobs_lease_seconds: i64,
+    /// Set by `serve --demo`: the sign-in page lists the synthetic demo accounts and the
+    /// second-factor page shows their current code. Never for real accounts.
+    #[serde(default)]
+    pub demo_mode: bool,
     /// The address users reach the platform at (e.g. `https://consilium.example.org`): links
     /// in emails, and the `Origin` a browser must send with state-changing requests. When
     /// unset, the `Origin` must match the request's `Host`.
@@ -102,6 +106,7 @@ impl Default for Config {
             jobs_worker: true,
             jobs_poll_ms: 500,
             jobs_lease_seconds: 300,
+            demo_mode: false,
             public_url: None,
             session_idle_minutes: 30,
             session_absolute_hours: 12,

@@ -164,7 +164,7 @@ pub fn password_for(key: &str) -> String {
     format!("{key}-demo-consilium")
 }
 
-fn users() -> Vec<DemoUser> {
+pub fn users() -> Vec<DemoUser> {
     PEOPLE
         .iter()
         .enumerate()
@@ -176,6 +176,18 @@ fn users() -> Vec<DemoUser> {
             password: password_for(p.key),
         })
         .collect()
+}
+
+/// For `serve --demo`: demo accounts that need a second factor get one enrolled (its
+/// current code is shown on the second-factor page of a demo server), so each role can be
+/// tried at once. Not part of `seed`: tests sign demo users in through the real enrolment.
+pub async fn enrol_second_factors(p: &Platform) -> Result<()> {
+    for u in users() {
+        if let Some(pro) = p.search_by_rpps(&u.rpps).await? {
+            p.demo_enrol_totp(&pro.id).await?;
+        }
+    }
+    Ok(())
 }
 
 async fn seeded(p: &Platform) -> Result<bool> {

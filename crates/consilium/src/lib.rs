@@ -19,6 +19,7 @@ pub mod mail;
 pub mod notifications;
 pub mod patients;
 pub mod platform;
+pub mod reporting;
 pub mod reports;
 pub mod routing;
 pub mod rules;

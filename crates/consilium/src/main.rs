@@ -259,9 +259,13 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<std::process::ExitCode>
     match cli.command {
         Command::Serve { demo } => {
             let started = Instant::now();
+            let mut config = config;
+            config.demo_mode = demo;
             let app = App::build(config.clone()).await?;
             let demo_info = if demo {
-                Some(consilium::demo::seed(&app.platform).await?)
+                let info = consilium::demo::seed(&app.platform).await?;
+                consilium::demo::enrol_second_factors(&app.platform).await?;
+                Some(info)
             } else {
                 None
             };

@@ -305,6 +305,55 @@ impl Platform {
         self.record_failures(tx, keys).await
     }
 
+    /// Demo only: enrols a confirmed TOTP for a synthetic account that needs a second
+    /// factor (so a newcomer can try each role at once), unless it has one. Returns whether
+    /// it enrolled one.
+    pub async fn demo_enrol_totp(&self, id: &str) -> Result<bool> {
+        let mut tx = self.db.begin().await?;
+        let Some(pro) = crate::directory::repo::get_professional(&mut tx, id).await? else {
+            tx.rollback().await?;
+            return Err(Error::NotFound);
+        };
+        if repo::totp_get(&mut tx, id)
+            .await?
+            .is_some_and(|t| t.confirmed_at.is_some())
+        {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        let (is_admin, org_requires) = repo::second_factor_facts(&mut tx, id).await?;
+        if !model::second_factor_required(
+            codes::may_be_expert(&pro.profession),
+            is_admin,
+            org_requires,
+        ) {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        let mut bytes = [0u8; 20];
+        rand::rng().fill_bytes(&mut bytes);
+        let secret = totp_rs::Secret::new(bytes.to_vec().into_boxed_slice()).to_base32();
+        let now = self.now().micros();
+        repo::totp_start(&mut tx, id, &secret, now).await?;
+        repo::totp_use_step(&mut tx, id, 0, Some(now)).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Demo only: the current TOTP code of an account (shown on the second-factor page of a
+    /// server started with `--demo`, whose accounts are synthetic).
+    pub async fn demo_totp_code(&self, id: &str) -> Result<Option<String>> {
+        let mut tx = self.read().await?;
+        let row = repo::totp_get(&mut tx, id).await?;
+        tx.rollback().await?;
+        let Some(row) = row.filter(|r| r.confirmed_at.is_some()) else {
+            return Ok(None);
+        };
+        let t = self.totp(&row.secret)?;
+        let secs = (self.now().micros() / 1_000_000).max(0) as u64;
+        Ok(Some(t.generate(secs).to_string()))
+    }
+
     async fn stage_after_password(&self, tx: &mut Tx, id: &str, profession: &str) -> Result<Stage> {
         let totp = repo::totp_get(tx, id).await?;
         if totp.is_some_and(|t| t.confirmed_at.is_some()) {

@@ -3,5 +3,6 @@
 pub mod model;
 pub mod repo;
 pub mod service;
+pub mod templates;
 
 pub use model::CaseState;

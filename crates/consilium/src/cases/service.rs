@@ -537,6 +537,28 @@ impl Platform {
         .await
     }
 
+    /// A case's version and state, for live updates of an open page: no patient data, so
+    /// it is not an audited read; an invisible case is "not found" like everywhere else
+    /// (that refusal is audited).
+    pub async fn case_version(&self, ctx: &Ctx, id: &str) -> Result<(i64, String)> {
+        let me = ctx.actor.id().ok_or(Error::Unauthenticated)?.to_string();
+        let mut tx = self.db.begin().await?;
+        if let Some(r) = repo::get(&mut tx, id).await? {
+            let rel = self.relation_of(&mut tx, &me, &r).await?;
+            if rel.may_view() {
+                tx.rollback().await?;
+                return Ok((r.version, r.state));
+            }
+        }
+        self.deny(
+            tx,
+            ctx,
+            NewEntry::denied("case.version", "case", id),
+            Error::NotFound,
+        )
+        .await
+    }
+
     // ---------- creation and drafts ----------
 
     pub async fn create_case(&self, ctx: &Ctx, input: NewCase) -> Result<CaseView> {

@@ -234,6 +234,27 @@ impl Platform {
         Ok(r)
     }
 
+    /// The teams a professional belongs to (as a member or a case assigner).
+    pub async fn teams_of(&self, professional_id: &str) -> Result<Vec<Team>> {
+        let mut tx = self.read().await?;
+        let mut out = Vec::new();
+        for (id, _) in repo::teams_of(&mut tx, professional_id).await? {
+            if let Some(t) = repo::get_team(&mut tx, &id).await? {
+                out.push(t);
+            }
+        }
+        tx.rollback().await?;
+        Ok(out)
+    }
+
+    /// The organisations a professional administers.
+    pub async fn admin_organisations(&self, professional_id: &str) -> Result<Vec<String>> {
+        let mut tx = self.read().await?;
+        let r = repo::admin_of(&mut tx, professional_id).await?;
+        tx.rollback().await?;
+        Ok(r)
+    }
+
     pub async fn list_organisations(&self) -> Result<Vec<Organisation>> {
         let mut tx = self.read().await?;
         let r = repo::list_organisations(&mut tx).await?;

@@ -84,7 +84,7 @@ async fn receive(
     let p = &s.platform;
     let key = super::extract::idempotency_key(req.headers())?;
     // Authorised (and denials audited) before a byte of the body is read.
-    let mut ticket = p.begin_upload(ctx, id, key).await?;
+    let ticket = p.begin_upload(ctx, id, key).await?;
     let is_multipart = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -120,6 +120,29 @@ async fn receive(
     let mut multipart = Multipart::from_request(req, s)
         .await
         .map_err(|e| Error::invalid("body", e.body_text()))?;
+    Ok(stream_into(s, ctx, ticket, &mut multipart).await?)
+}
+
+/// The web interface's upload: the caller has read the form's first part (its token);
+/// the rest streams like an API upload.
+pub async fn receive_multipart(
+    s: &Arc<AppState>,
+    ctx: &crate::platform::Ctx,
+    id: &str,
+    key: Option<String>,
+    multipart: &mut Multipart,
+) -> Result<Vec<AttachmentView>> {
+    let ticket = s.platform.begin_upload(ctx, id, key).await?;
+    stream_into(s, ctx, ticket, multipart).await
+}
+
+async fn stream_into(
+    s: &Arc<AppState>,
+    ctx: &crate::platform::Ctx,
+    mut ticket: crate::attachments::service::UploadTicket,
+    multipart: &mut Multipart,
+) -> Result<Vec<AttachmentView>> {
+    let p = &s.platform;
     let received: Result<()> = async {
         let mut n = 0;
         loop {
@@ -137,6 +160,11 @@ async fn receive(
             let Some(name) = field.file_name().map(str::to_string) else {
                 continue; // not a file part
             };
+            if name.is_empty() {
+                // A file input left empty: browsers send it with no name and no bytes.
+                while field.chunk().await.ok().flatten().is_some() {}
+                continue;
+            }
             n += 1;
             if n > MAX_FILES {
                 return Err(Error::invalid(
@@ -152,9 +180,9 @@ async fn receive(
     .await;
     if let Err(e) = received {
         p.abort_upload(ticket).await;
-        return Err(e.into());
+        return Err(e);
     }
-    Ok(p.commit_upload(ctx, ticket).await?)
+    p.commit_upload(ctx, ticket).await
 }
 
 /// The case's attachments.

@@ -10,6 +10,7 @@ pub mod openapi;
 pub mod pages;
 pub mod problem;
 pub mod reports;
+pub mod ui;
 
 use crate::config::Config;
 use crate::platform::Platform;
@@ -36,11 +37,13 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/openapi.json", get(openapi::serve))
         .nest("/api/v1", api::routes())
         .merge(pages::routes())
+        .merge(ui::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(limit, body_limit))
         // Added after the body limit, so it does not wrap them (see `api::upload_routes`).
         .nest("/api/v1", api::upload_routes())
+        .merge(ui::upload_routes())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             same_origin_guard,
@@ -92,9 +95,12 @@ async fn security_headers(req: axum::extract::Request, next: axum::middleware::N
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
+    // Our own pages may tell our own server where a click came from; nobody else learns
+    // a URL (case ids). With `no-referrer`, browsers send `Origin: null` on our own form
+    // posts, which the CSRF guard must then treat as unknown.
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     // HTML pages set their own (still strict) policy; everything else gets the strictest.
@@ -126,8 +132,14 @@ async fn same_origin_guard(
         .get("sec-fetch-site")
         .map(|v| matches!(v.to_str().unwrap_or(""), "same-origin" | "none"))
         .unwrap_or(true);
+    let fetch_same_origin = h
+        .get("sec-fetch-site")
+        .is_some_and(|v| v.to_str().unwrap_or("") == "same-origin");
     let origin_ok = match h.get(header::ORIGIN).map(|v| v.to_str().unwrap_or("")) {
         None => true,
+        // An opaque origin (a browser hiding it, or a sandboxed frame): only the browser's
+        // own `Sec-Fetch-Site: same-origin` vouches for it.
+        Some("null") => fetch_same_origin,
         Some(origin) => match &s.config.public_url {
             Some(u) => origin == u.trim_end_matches('/'),
             None => {

@@ -33,7 +33,6 @@ const HTML_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
 
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
-        .route("/auth/style.css", get(style))
         .route("/auth/login", get(login_page).post(login_submit))
         .route(
             "/auth/second-factor",
@@ -58,6 +57,8 @@ struct LoginPage<'a> {
     csrf: &'a str,
     identifier: &'a str,
     message: Option<&'a str>,
+    /// `serve --demo`: the synthetic accounts, one button each.
+    demo: Vec<crate::demo::DemoUser>,
 }
 
 #[derive(Template)]
@@ -65,6 +66,8 @@ struct LoginPage<'a> {
 struct SecondFactorPage<'a> {
     csrf: &'a str,
     message: Option<&'a str>,
+    /// `serve --demo`: the synthetic account's current code.
+    demo_code: Option<String>,
 }
 
 #[derive(Template)]
@@ -126,6 +129,11 @@ struct MessagePage<'a> {
 }
 
 fn html(status: StatusCode, t: &impl Template) -> Response {
+    render_with_csp(status, t, HTML_CSP)
+}
+
+/// Renders a template as an HTML page with its content security policy.
+pub fn render_with_csp(status: StatusCode, t: &impl Template, csp: &'static str) -> Response {
     match t.render() {
         Ok(body) => {
             let mut r = (status, body).into_response();
@@ -136,7 +144,7 @@ fn html(status: StatusCode, t: &impl Template) -> Response {
             );
             h.insert(
                 header::CONTENT_SECURITY_POLICY,
-                HeaderValue::from_static(HTML_CSP),
+                HeaderValue::from_static(csp),
             );
             r
         }
@@ -174,7 +182,7 @@ fn next_page(stage: Stage) -> &'static str {
     match stage {
         Stage::SecondFactor => "/auth/second-factor",
         Stage::Enrol => "/auth/enrol",
-        Stage::Full => "/auth/sessions",
+        Stage::Full => "/cases",
     }
 }
 
@@ -285,14 +293,6 @@ fn parse_form<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Option<T> {
     serde_urlencoded::from_bytes(body).ok()
 }
 
-async fn style() -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
-        include_str!("../../static/auth.css"),
-    )
-        .into_response()
-}
-
 /// The session the browser presents, whatever its stage.
 async fn current_session(s: &AppState, parts: &Parts) -> Result<Option<SessionInfo>, Error> {
     match cookie(&parts.headers, SESSION_COOKIE) {
@@ -321,7 +321,7 @@ async fn csrf_refused(s: &AppState, session: Option<&SessionInfo>) -> Response {
     )
 }
 
-fn login_form(status: StatusCode, identifier: &str, msg: Option<&str>) -> Response {
+fn login_form(status: StatusCode, identifier: &str, msg: Option<&str>, demo: bool) -> Response {
     let csrf = random_token();
     let r = html(
         status,
@@ -329,6 +329,11 @@ fn login_form(status: StatusCode, identifier: &str, msg: Option<&str>) -> Respon
             csrf: &csrf,
             identifier,
             message: msg,
+            demo: if demo {
+                crate::demo::users()
+            } else {
+                Vec::new()
+            },
         },
     );
     with_login_csrf(r, &csrf)
@@ -337,7 +342,7 @@ fn login_form(status: StatusCode, identifier: &str, msg: Option<&str>) -> Respon
 async fn login_page(State(s): S, parts: Parts) -> Response {
     match current_session(&s, &parts).await {
         Ok(Some(sess)) => redirect(next_page(sess.stage)),
-        Ok(None) => login_form(StatusCode::OK, "", None),
+        Ok(None) => login_form(StatusCode::OK, "", None, s.config.demo_mode),
         Err(e) => e.into_response(),
     }
 }
@@ -348,6 +353,7 @@ async fn login_submit(State(s): S, parts: Parts, body: Bytes) -> Response {
             StatusCode::UNPROCESSABLE_ENTITY,
             "",
             Some("Formulaire invalide."),
+            s.config.demo_mode,
         );
     };
     let expected = cookie(&parts.headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
@@ -376,13 +382,19 @@ async fn login_submit(State(s): S, parts: Parts, body: Bytes) -> Response {
             StatusCode::UNAUTHORIZED,
             &form.identifier,
             Some("Identifiant ou mot de passe incorrect."),
+            s.config.demo_mode,
         ),
         Err(Error::TooManyRequests { retry_after }) => {
             let text = format!(
                 "Trop de tentatives. Réessayez dans {} minute(s).",
                 (retry_after + 59) / 60
             );
-            let mut r = login_form(StatusCode::TOO_MANY_REQUESTS, &form.identifier, Some(&text));
+            let mut r = login_form(
+                StatusCode::TOO_MANY_REQUESTS,
+                &form.identifier,
+                Some(&text),
+                s.config.demo_mode,
+            );
             if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
                 r.headers_mut().insert(header::RETRY_AFTER, v);
             }
@@ -399,12 +411,22 @@ async fn second_factor_page(State(s): S, parts: Parts) -> Response {
             &SecondFactorPage {
                 csrf: &sess.csrf,
                 message: None,
+                demo_code: demo_code(&s, &sess).await,
             },
         ),
         Ok(Some(sess)) => redirect(next_page(sess.stage)),
         Ok(None) => redirect("/auth/login"),
         Err(e) => e.into_response(),
     }
+}
+
+/// On a demo server only, the synthetic account's current code.
+async fn demo_code(s: &AppState, sess: &SessionInfo) -> Option<String> {
+    if !s.config.demo_mode {
+        return None;
+    }
+    let id = sess.actor.id()?;
+    s.platform.demo_totp_code(id).await.ok().flatten()
 }
 
 /// Checks the code of a session at `stage`; on success, the session's new cookie.
@@ -423,6 +445,7 @@ async fn code_submit(s: &AppState, parts: &Parts, body: &[u8], stage: Stage) -> 
         return csrf_refused(s, Some(&sess)).await;
     }
     let client = client_info(parts);
+    let code_hint = demo_code(s, &sess).await;
     let retry = |status: StatusCode, msg: &str| -> Response {
         if stage == Stage::SecondFactor {
             html(
@@ -430,6 +453,7 @@ async fn code_submit(s: &AppState, parts: &Parts, body: &[u8], stage: Stage) -> 
                 &SecondFactorPage {
                     csrf: &sess.csrf,
                     message: Some(msg),
+                    demo_code: code_hint.clone(),
                 },
             )
         } else {

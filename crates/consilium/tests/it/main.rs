@@ -19,3 +19,4 @@ mod reports;
 mod routing;
 mod signin;
 mod smtp;
+mod ui;

@@ -15,7 +15,7 @@ const PETIT: &str = "csl_demo_petit";
 const MARTIN: &str = "csl_demo_martin";
 
 /// Demo people by key, with their RPPS (index in the demo's list, from 1).
-fn rpps(key: &str) -> String {
+pub fn rpps(key: &str) -> String {
     let n = match key {
         "martin" => 1,
         "petit" => 2,
@@ -176,11 +176,11 @@ impl<'a> Browser<'a> {
     }
 }
 
-async fn signed_in<'a>(app: &'a TestApp, key: &str) -> Browser<'a> {
+pub async fn signed_in<'a>(app: &'a TestApp, key: &str) -> Browser<'a> {
     let mut b = Browser::new(app);
     let p = b.sign_in(&rpps(key), &password_for(key)).await;
     assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
-    assert_eq!(p.location(), "/auth/sessions");
+    assert_eq!(p.location(), "/cases");
     b
 }
 
@@ -227,11 +227,7 @@ both!(sign_in_sign_out_and_fixation, |app| {
         )
         .await;
     assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
-    assert_eq!(
-        p.location(),
-        "/auth/sessions",
-        "a nurse needs no second factor"
-    );
+    assert_eq!(p.location(), "/cases", "a nurse needs no second factor");
     let set = b
         .set_cookies
         .iter()
@@ -690,7 +686,7 @@ both!(totp_enrolment_window_and_replay, |app| {
         .form("/auth/enrol", &[("code", &code), ("csrf", &csrf)])
         .await;
     assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
-    assert_eq!(p.location(), "/auth/sessions");
+    assert_eq!(p.location(), "/cases");
     let full = b.session().unwrap();
     assert_ne!(
         full, enrol_cookie,
@@ -739,7 +735,7 @@ both!(totp_enrolment_window_and_replay, |app| {
         .form("/auth/second-factor", &[("code", &next), ("csrf", &csrf2)])
         .await;
     assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
-    assert_eq!(p.location(), "/auth/sessions");
+    assert_eq!(p.location(), "/cases");
     // That step is now used: the current step's code, earlier than it, is refused next time.
     let mut b3 = Browser::new(app);
     b3.sign_in(&rpps("roux"), &password_for("roux")).await;
@@ -1042,7 +1038,7 @@ async fn invitation_and_reset_on(app: &TestApp, smtp: &crate::smtp::SmtpSink) {
     assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
     assert_eq!(
         p.location(),
-        "/auth/sessions",
+        "/cases",
         "a nurse of an MSP needs no second factor"
     );
     assert_eq!(

@@ -1,0 +1,371 @@
+//! The case assigner's team board and the administrator's pages: the organisation's audit
+//! log with filters, and its activity with charts drawn on the server (SVG).
+
+use super::{Base, S, render, unread, viewer};
+use crate::cases::CaseState;
+use crate::cases::repo::View;
+use crate::cases::service::ListQuery;
+use crate::kernel::{Error, Timestamp};
+use crate::reporting::{Activity, AuditFilter};
+use askama::Template;
+use axum::extract::{Path, Query};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+pub struct MemberLine {
+    pub name: String,
+    pub open: usize,
+    pub oldest_days: i64,
+    pub due_soon: usize,
+    pub overdue: usize,
+}
+
+#[derive(Template)]
+#[template(path = "ui/board.html")]
+struct BoardPage {
+    b: Base,
+    team: String,
+    policy: &'static str,
+    pool: usize,
+    due_soon: usize,
+    overdue: usize,
+    members: Vec<MemberLine>,
+    cases: Vec<super::cases::CaseLine>,
+}
+
+pub async fn team_board(
+    axum::extract::State(s): S,
+    Path(team_id): Path<String>,
+    parts: Parts,
+) -> Response {
+    let v = match viewer(&s, &parts).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let Some(team) = v
+        .teams
+        .iter()
+        .find(|t| {
+            t.id == team_id
+                && t.members
+                    .iter()
+                    .any(|m| m.professional_id == v.me.id && m.is_assigner)
+        })
+        .cloned()
+    else {
+        return super::not_found(&v);
+    };
+    let all = match s
+        .platform
+        .list_cases(
+            &v.ctx,
+            ListQuery {
+                view: View::Team,
+                states: None,
+                overdue: false,
+                after: None,
+                limit: 500,
+            },
+        )
+        .await
+    {
+        Ok(x) => x,
+        Err(e) => return e.into_response(),
+    };
+    let now = s.platform.now().micros();
+    let soon = now + 48 * 3600 * 1_000_000;
+    let open: Vec<_> = all
+        .iter()
+        .filter(|c| c.team_id.as_deref() == Some(team.id.as_str()))
+        .filter(|c| CaseState::parse(&c.state).is_some_and(|st| st.is_open()))
+        .collect();
+    let is_due = |c: &crate::cases::service::CaseSummary| {
+        !c.overdue && c.deadline_at.is_some_and(|d| d.micros() <= soon)
+    };
+    let members = team
+        .members
+        .iter()
+        .map(|m| {
+            let theirs: Vec<_> = open
+                .iter()
+                .filter(|c| c.assigned_expert_id.as_deref() == Some(m.professional_id.as_str()))
+                .collect();
+            let oldest = theirs
+                .iter()
+                .filter_map(|c| c.submitted_at)
+                .map(|t| (now - t.micros()) / (24 * 3600 * 1_000_000))
+                .max()
+                .unwrap_or(0);
+            MemberLine {
+                name: m.display_name.clone(),
+                open: theirs.len(),
+                oldest_days: oldest,
+                due_soon: theirs.iter().filter(|c| is_due(c)).count(),
+                overdue: theirs.iter().filter(|c| c.overdue).count(),
+            }
+        })
+        .collect();
+    let pool = open
+        .iter()
+        .filter(|c| c.assigned_expert_id.is_none())
+        .count();
+    let due_soon = open.iter().filter(|c| is_due(c)).count();
+    let overdue = open.iter().filter(|c| c.overdue).count();
+    let mut lines: Vec<_> = open.iter().map(|c| board_line(&v, c)).collect();
+    lines.sort_by_key(|l| std::cmp::Reverse(l.overdue));
+    let u = unread(&s, &v).await;
+    render(
+        StatusCode::OK,
+        &BoardPage {
+            b: v.base(
+                format!("{} · {}", v.t("board"), team.name),
+                format!("/teams/{}", team.id),
+                u,
+            ),
+            policy: v.t(&format!("policy_{}", team.policy)),
+            team: team.name.clone(),
+            pool,
+            due_soon,
+            overdue,
+            members,
+            cases: lines,
+        },
+    )
+}
+
+fn board_line(v: &super::Viewer, c: &crate::cases::service::CaseSummary) -> super::cases::CaseLine {
+    super::cases::CaseLine {
+        id: c.id.clone(),
+        number: c.number.clone(),
+        state_label: super::cases::state_label(v.lang, &c.state),
+        state: c.state.clone(),
+        urgent: c.urgency == "urgent",
+        patient: c.patient_name.clone(),
+        reason: c.reason.clone(),
+        who: c.requester_name.clone(),
+        deadline: c.deadline_at.map(crate::web::pages::paris),
+        overdue: c.overdue,
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct AuditParams {
+    #[serde(default)]
+    action: Option<String>,
+    #[serde(default)]
+    outcome: Option<String>,
+    #[serde(default)]
+    from: Option<String>,
+    #[serde(default)]
+    to: Option<String>,
+    #[serde(default)]
+    before: Option<i64>,
+}
+
+pub struct AuditRow {
+    pub seq: i64,
+    pub when: String,
+    pub actor: String,
+    pub action: String,
+    pub object: String,
+    pub denied: bool,
+}
+
+#[derive(Template)]
+#[template(path = "ui/audit.html")]
+struct AuditPage {
+    b: Base,
+    f_action: String,
+    f_outcome: String,
+    f_from: String,
+    f_to: String,
+    rows: Vec<AuditRow>,
+    next: Option<String>,
+    error: Option<String>,
+}
+
+/// `YYYY-MM-DD` (a day in Europe/Paris) → its first instant.
+fn day_start(s: &str) -> Result<Option<Timestamp>, Error> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Ok(None);
+    }
+    let d = time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]"))
+        .map_err(|_| Error::invalid("date", "write it YYYY-MM-DD"))?;
+    Ok(Some(crate::billing::model::paris_midnight(d)))
+}
+
+pub async fn audit_page(
+    axum::extract::State(s): S,
+    parts: Parts,
+    Query(q): Query<AuditParams>,
+) -> Response {
+    let v = match viewer(&s, &parts).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let Some(org) = v.admin_orgs.first().cloned() else {
+        return super::not_found(&v);
+    };
+    let action = q.action.clone().unwrap_or_default();
+    let outcome = q.outcome.clone().unwrap_or_default();
+    let from = q.from.clone().unwrap_or_default();
+    let to = q.to.clone().unwrap_or_default();
+    let dates = day_start(&from)
+        .and_then(|f| day_start(&to).map(|t| (f, t.map(|t| t.plus_seconds(24 * 3600)))));
+    let (rows, error) = match dates {
+        Err(e) => (Vec::new(), Some(super::error_text(v.lang, &e))),
+        Ok((from_t, to_t)) => {
+            let filter = AuditFilter {
+                action: Some(action.trim().to_string()).filter(|x| !x.is_empty()),
+                outcome: Some(outcome.clone()).filter(|x| x == "success" || x == "denied"),
+                from: from_t,
+                to: to_t,
+                before_seq: q.before,
+                limit: 100,
+            };
+            match s.platform.organisation_audit(&v.ctx, &org, &filter).await {
+                Ok(r) => (r, None),
+                Err(e) => return e.into_response(),
+            }
+        }
+    };
+    let next = (rows.len() == 100).then(|| {
+        let last = rows.last().map(|r| r.seq).unwrap_or(0);
+        format!(
+            "/admin/audit?action={}&outcome={}&from={}&to={}&before={last}",
+            super::percent_encode(&action),
+            super::percent_encode(&outcome),
+            super::percent_encode(&from),
+            super::percent_encode(&to)
+        )
+    });
+    let rows = rows
+        .into_iter()
+        .map(|r| AuditRow {
+            seq: r.seq,
+            when: crate::web::pages::paris(Timestamp(r.at)),
+            actor: r.actor_label,
+            action: r.action,
+            object: format!("{} {}", r.object_type, r.object_id),
+            denied: r.outcome == "denied",
+        })
+        .collect();
+    let u = unread(&s, &v).await;
+    render(
+        StatusCode::OK,
+        &AuditPage {
+            b: v.base(v.t("audit"), "/admin/audit", u),
+            f_action: action,
+            f_outcome: outcome,
+            f_from: from,
+            f_to: to,
+            rows,
+            next,
+            error,
+        },
+    )
+}
+
+#[derive(Template)]
+#[template(path = "ui/activity.html")]
+struct ActivityPage {
+    b: Base,
+    a: Activity,
+    chart: String,
+    median: String,
+    p90: String,
+    within: String,
+    reasons: Vec<(String, i64, String)>,
+}
+
+fn hours(s: Option<i64>) -> String {
+    match s {
+        None => "—".into(),
+        Some(s) if s >= 48 * 3600 => format!("{:.1} j", s as f64 / 86_400.0),
+        Some(s) => format!("{:.1} h", s as f64 / 3600.0),
+    }
+}
+
+/// A bar chart of requests per week, as SVG markup built from numbers only (labels are
+/// dates we format), so nothing from users reaches it.
+pub fn bar_chart(weeks: &[(String, i64)], label: &str) -> String {
+    let w = 640;
+    let h = 220;
+    let max = weeks.iter().map(|x| x.1).max().unwrap_or(0).max(1);
+    let n = weeks.len().max(1) as i64;
+    let slot = (w - 40) / n;
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {w} {h}\" role=\"img\" aria-label=\"{label}\" class=\"chart\">"
+    );
+    for (i, (week, count)) in weeks.iter().enumerate() {
+        let bh = count * (h - 60) / max;
+        let x = 30 + i as i64 * slot;
+        let y = h - 30 - bh;
+        let day = week.get(8..10).unwrap_or("");
+        let month = week.get(5..7).unwrap_or("");
+        s.push_str(&format!(
+            "<rect x=\"{x}\" y=\"{y}\" width=\"{}\" height=\"{bh}\" class=\"bar\"><title>{day}/{month} : {count}</title></rect>\
+             <text x=\"{}\" y=\"{}\" class=\"val\">{count}</text>\
+             <text x=\"{}\" y=\"{}\" class=\"lbl\">{day}/{month}</text>",
+            slot - 8,
+            x + (slot - 8) / 2,
+            y - 4,
+            x + (slot - 8) / 2,
+            h - 12
+        ));
+    }
+    s.push_str("</svg>");
+    s
+}
+
+pub async fn activity_page(axum::extract::State(s): S, parts: Parts) -> Response {
+    let v = match viewer(&s, &parts).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let Some(org) = v.admin_orgs.first().cloned() else {
+        return super::not_found(&v);
+    };
+    let a = match s.platform.organisation_activity(&v.ctx, &org, 12).await {
+        Ok(a) => a,
+        Err(e) => return e.into_response(),
+    };
+    let chart = bar_chart(&a.weeks, v.t("requests_per_week"));
+    let max = a
+        .decline_reasons
+        .iter()
+        .map(|r| r.1)
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let reasons = a
+        .decline_reasons
+        .iter()
+        .map(|(r, n)| {
+            (
+                v.t(&format!("decline_{r}")).to_string(),
+                *n,
+                format!("w{}", (n * 10 / max).clamp(1, 10)),
+            )
+        })
+        .collect();
+    let u = unread(&s, &v).await;
+    render(
+        StatusCode::OK,
+        &ActivityPage {
+            b: v.base(v.t("activity"), "/admin/activity", u),
+            median: hours(a.median_answer_seconds),
+            p90: hours(a.p90_answer_seconds),
+            within: a
+                .within_7_days_percent
+                .map(|p| format!("{p:.0} %"))
+                .unwrap_or_else(|| "—".into()),
+            chart,
+            reasons,
+            a,
+        },
+    )
+}

@@ -1,0 +1,806 @@
+//! The interface's words, French first, English second. A key missing from the table
+//! renders as nothing; a unit test checks that every key the templates and pages use is
+//! here.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    Fr,
+    En,
+}
+
+impl Lang {
+    pub fn parse(s: &str) -> Lang {
+        if s.trim().eq_ignore_ascii_case("en") {
+            Lang::En
+        } else {
+            Lang::Fr
+        }
+    }
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::Fr => "fr",
+            Lang::En => "en",
+        }
+    }
+}
+
+pub fn t(lang: Lang, key: &str) -> &'static str {
+    match WORDS.binary_search_by(|(k, _, _)| (*k).cmp(key)) {
+        Ok(i) => match lang {
+            Lang::Fr => WORDS[i].1,
+            Lang::En => WORDS[i].2,
+        },
+        Err(_) => "",
+    }
+}
+
+/// The label of an API field name in an error message.
+pub fn field_label(lang: Lang, field: &str) -> String {
+    let key = format!("f_{}", field.split(['.', '[']).next().unwrap_or(field));
+    match t(lang, &key) {
+        "" => field.to_string(),
+        l => l.to_string(),
+    }
+}
+
+/// (key, French, English), sorted by key (a test checks).
+pub static WORDS: &[(&str, &str, &str)] = &[
+    ("account", "Mon compte", "My account"),
+    ("act_accept", "Accepter la demande", "Accept the request"),
+    ("act_answer", "Répondre", "Answer"),
+    ("act_assign", "Attribuer", "Assign"),
+    ("act_cancel", "Annuler la demande", "Cancel the request"),
+    ("act_claim", "Prendre en charge", "Claim"),
+    (
+        "act_close",
+        "Clore avec le résultat",
+        "Close with the outcome",
+    ),
+    ("act_code", "Acte", "Act"),
+    (
+        "act_convert",
+        "Convertir en consultation",
+        "Convert to a consultation",
+    ),
+    ("act_decline", "Refuser", "Decline"),
+    ("act_forward", "Transférer", "Forward"),
+    (
+        "act_provide_info",
+        "Envoyer le complément",
+        "Send the information",
+    ),
+    (
+        "act_request_info",
+        "Demander un complément",
+        "Ask for information",
+    ),
+    ("act_submit", "Envoyer la demande", "Send the request"),
+    ("action", "Action", "Action"),
+    ("actions", "Actions", "Actions"),
+    ("activity", "Activité", "Activity"),
+    (
+        "add_files",
+        "Ajouter des photos ou des documents",
+        "Add photos or documents",
+    ),
+    ("answer_context", "Contexte retenu", "Context"),
+    ("answer_text", "Avis", "Opinion"),
+    ("assignee", "Expert", "Expert"),
+    ("attachments", "Pièces jointes", "Attachments"),
+    ("audit", "Journal d'audit", "Audit log"),
+    (
+        "audit_caption",
+        "Actions des membres de votre organisation, les plus récentes d'abord",
+        "Actions by your organisation's members, newest first",
+    ),
+    (
+        "awaiting_time",
+        "Temps d'attente du demandeur",
+        "Time waiting for the requester",
+    ),
+    ("billing", "Facturation", "Billing"),
+    ("birth_date", "Date de naissance", "Date of birth"),
+    ("birth_family_name", "Nom de naissance", "Birth name"),
+    ("board", "Tableau d'équipe", "Team board"),
+    ("clinical_context", "Contexte clinique", "Clinical context"),
+    ("close", "Fermer", "Close"),
+    ("comment", "Commentaire", "Comment"),
+    (
+        "consent",
+        "Information et consentement du patient",
+        "Patient information and consent",
+    ),
+    ("consent_given", "Consentement recueilli", "Consent given"),
+    (
+        "consent_gives",
+        "Le patient consent",
+        "The patient consents",
+    ),
+    (
+        "consent_hint",
+        "Informez le patient (motif, spécialiste, retour de l'avis) et recueillez son consentement.",
+        "Inform the patient (reason, specialist, how the answer comes back) and collect their consent.",
+    ),
+    ("consent_missing", "Non recueilli", "Not recorded"),
+    ("consent_oral", "Oral", "Oral"),
+    (
+        "consent_refused",
+        "Refusé : la demande ne peut pas être envoyée",
+        "Refused: the request cannot be sent",
+    ),
+    (
+        "consent_refuses",
+        "Le patient refuse",
+        "The patient refuses",
+    ),
+    ("consent_written", "Écrit", "Written"),
+    (
+        "continue_attach",
+        "Continuer : ajouter des photos",
+        "Continue: add photos",
+    ),
+    (
+        "counters_caption",
+        "Actes par patient sur la période (R14)",
+        "Acts per patient in the period (R14)",
+    ),
+    ("days", "j", "d"),
+    ("deadline", "Échéance", "Due"),
+    (
+        "decline_image_quality",
+        "Qualité des images insuffisante",
+        "Image quality too poor",
+    ),
+    (
+        "decline_insufficient_data",
+        "Données insuffisantes",
+        "Insufficient data",
+    ),
+    (
+        "decline_needs_in_person_consultation",
+        "Nécessite une consultation en présentiel",
+        "Needs an in-person visit",
+    ),
+    ("decline_other", "Autre motif", "Other reason"),
+    (
+        "decline_out_of_scope",
+        "Hors de mon champ",
+        "Out of my scope",
+    ),
+    ("decline_reason", "Motif du refus", "Reason for declining"),
+    ("decline_reasons", "Motifs de refus", "Decline reasons"),
+    (
+        "decline_urgent_redirect_emergency",
+        "Urgence : orienter vers les urgences",
+        "Urgent: send to emergency services",
+    ),
+    (
+        "declined_title",
+        "Demande refusée par l'expert",
+        "Request declined by the expert",
+    ),
+    ("denied", "Refusé", "Denied"),
+    ("done_accepted", "Demande acceptée.", "Request accepted."),
+    (
+        "done_answered",
+        "Avis envoyé. Relisez puis signez le compte rendu.",
+        "Opinion sent. Review and sign the report.",
+    ),
+    ("done_assigned", "Demande attribuée.", "Request assigned."),
+    ("done_cancelled", "Demande annulée.", "Request cancelled."),
+    (
+        "done_closed",
+        "Demande close. Merci.",
+        "Request closed. Thank you.",
+    ),
+    (
+        "done_converted",
+        "Demande convertie en consultation.",
+        "Request converted to a consultation.",
+    ),
+    ("done_declined", "Demande refusée.", "Request declined."),
+    (
+        "done_draft",
+        "Brouillon créé. Ajoutez des photos ou des documents, puis envoyez.",
+        "Draft created. Add photos or documents, then send.",
+    ),
+    (
+        "done_forwarded",
+        "Demande transférée.",
+        "Request forwarded.",
+    ),
+    (
+        "done_info_provided",
+        "Complément envoyé à l'expert.",
+        "Information sent to the expert.",
+    ),
+    (
+        "done_info_requested",
+        "Question envoyée au demandeur.",
+        "Question sent to the requester.",
+    ),
+    ("done_message", "Message envoyé.", "Message sent."),
+    (
+        "done_signed",
+        "Compte rendu signé et envoyé.",
+        "Report signed and sent.",
+    ),
+    ("done_submitted", "Demande envoyée.", "Request sent."),
+    ("done_uploaded", "Fichiers ajoutés.", "Files added."),
+    ("download_pdf", "Télécharger le PDF", "Download the PDF"),
+    ("due_soon", "à échéance sous 48 h", "due within 48 h"),
+    ("empty_board", "Aucune demande ouverte.", "No open request."),
+    (
+        "empty_due",
+        "Rien à échéance sous 48 heures.",
+        "Nothing due within 48 hours.",
+    ),
+    (
+        "empty_mine",
+        "Aucune demande ne vous est attribuée.",
+        "No request is assigned to you.",
+    ),
+    (
+        "empty_pool",
+        "Aucune demande en attente dans vos équipes.",
+        "No request waiting in your teams.",
+    ),
+    (
+        "empty_requested",
+        "Vous n'avez pas encore envoyé de demande.",
+        "You have not sent a request yet.",
+    ),
+    (
+        "err_choose_target",
+        "choisissez une équipe ou un expert",
+        "choose a team or an expert",
+    ),
+    (
+        "err_conflict",
+        "Cette action n'est plus possible : la demande a changé entre-temps.",
+        "This action is no longer possible: the request has changed.",
+    ),
+    (
+        "err_forbidden",
+        "Votre rôle ne permet pas cette action.",
+        "Your role does not allow this action.",
+    ),
+    (
+        "err_gone",
+        "Ces données ont été supprimées.",
+        "This data was deleted.",
+    ),
+    (
+        "err_inform_first",
+        "le patient doit avoir été informé (R6).",
+        "the patient must have been informed (R6).",
+    ),
+    (
+        "err_internal",
+        "Une erreur est survenue ; rien n'a été modifié. Réessayez.",
+        "Something went wrong; nothing was changed. Try again.",
+    ),
+    ("err_invalid", "À corriger :", "Please correct:"),
+    (
+        "err_no_file",
+        "Choisissez au moins un fichier.",
+        "Choose at least one file.",
+    ),
+    (
+        "err_not_found",
+        "Cette demande n'existe pas ou ne vous est pas accessible.",
+        "This request does not exist or is not available to you.",
+    ),
+    ("err_not_found_title", "Introuvable", "Not found"),
+    (
+        "err_too_large",
+        "Fichier trop volumineux.",
+        "File too large.",
+    ),
+    (
+        "err_too_many",
+        "Trop de tentatives ; réessayez dans quelques minutes.",
+        "Too many attempts; try again in a few minutes.",
+    ),
+    (
+        "err_type",
+        "Type de fichier non accepté (photos JPEG, PNG, WebP, HEIC ; PDF ; DICOM ; texte).",
+        "File type not accepted (JPEG, PNG, WebP, HEIC photos; PDF; DICOM; text).",
+    ),
+    (
+        "err_unauthenticated",
+        "Votre session a expiré ; reconnectez-vous.",
+        "Your session expired; sign in again.",
+    ),
+    (
+        "err_upload_form",
+        "Envoi illisible ; réessayez.",
+        "Unreadable upload; try again.",
+    ),
+    ("ev_accept", "a accepté la demande", "accepted the request"),
+    ("ev_answer", "a répondu", "answered"),
+    ("ev_assign", "a attribué la demande", "assigned the request"),
+    ("ev_cancel", "a annulé la demande", "cancelled the request"),
+    ("ev_close", "a clos la demande", "closed the request"),
+    (
+        "ev_consent",
+        "a enregistré le consentement",
+        "recorded the consent",
+    ),
+    (
+        "ev_convert_to_consultation",
+        "a converti en consultation",
+        "converted to a consultation",
+    ),
+    ("ev_create", "a créé le brouillon", "created the draft"),
+    ("ev_decline", "a refusé la demande", "declined the request"),
+    (
+        "ev_expire",
+        "délai de 7 jours dépassé : demande expirée",
+        "7-day delay passed: request expired",
+    ),
+    (
+        "ev_forward",
+        "a transféré la demande",
+        "forwarded the request",
+    ),
+    (
+        "ev_report_signed",
+        "a signé le compte rendu",
+        "signed the report",
+    ),
+    ("ev_route", "orientation automatique", "automatic routing"),
+    ("ev_submit", "a envoyé la demande", "sent the request"),
+    ("expert", "Expert", "Expert"),
+    ("experts", "Experts", "Experts"),
+    (
+        "export_json",
+        "Exporter mes actes (JSON)",
+        "Export my acts (JSON)",
+    ),
+    ("f_birth_date", "Date de naissance", "Date of birth"),
+    ("f_birth_family_name", "Nom de naissance", "Birth name"),
+    ("f_context", "Contexte", "Context"),
+    ("f_expert_id", "Expert", "Expert"),
+    ("f_given_names", "Prénoms", "Given names"),
+    ("f_ins", "INS", "INS"),
+    ("f_patient", "Patient", "Patient"),
+    ("f_question", "Question", "Question"),
+    ("f_reason", "Motif", "Reason"),
+    ("f_recommendations", "Conduite à tenir", "Recommendations"),
+    ("f_target", "Destinataire", "Recipient"),
+    ("f_team_id", "Équipe", "Team"),
+    ("f_text", "Texte", "Text"),
+    (
+        "files_hint",
+        "Glissez-déposez ou choisissez des fichiers ; sur téléphone, prenez une photo. Les métadonnées (GPS) sont retirées.",
+        "Drag and drop or choose files; on a phone, take a photo. Metadata (GPS) is removed.",
+    ),
+    ("filter", "Filtrer", "Filter"),
+    ("follow_up", "Suivi proposé", "Suggested follow-up"),
+    ("form_expired", "Formulaire expiré", "Form expired"),
+    (
+        "form_expired_text",
+        "Ce formulaire n'est plus valide. Rechargez la page et recommencez.",
+        "This form is no longer valid. Reload the page and try again.",
+    ),
+    ("forward_to", "Transférer à", "Forward to"),
+    ("from", "Du", "From"),
+    ("full_screen", "Plein écran", "Full screen"),
+    ("given_names", "Prénoms", "Given names"),
+    (
+        "identity_provisional",
+        "identité provisoire",
+        "provisional identity",
+    ),
+    (
+        "identity_qualified",
+        "identité qualifiée",
+        "qualified identity",
+    ),
+    ("in_pool", "en attente dans le pool", "waiting in the pool"),
+    (
+        "info_sheet",
+        "Fiche d'information à imprimer",
+        "Printable information sheet",
+    ),
+    (
+        "ins_hint",
+        "15 caractères ; la clé est vérifiée.",
+        "15 characters; the key is checked.",
+    ),
+    (
+        "kind_advice",
+        "Avis et conseils, sans consultation",
+        "Advice, no visit needed",
+    ),
+    (
+        "kind_consultation",
+        "Consultation nécessaire",
+        "Consultation needed",
+    ),
+    (
+        "kind_workup",
+        "Bilan avant consultation",
+        "Work-up before a visit",
+    ),
+    ("known_patient", "Patient déjà connu", "Known patient"),
+    (
+        "kpi_median",
+        "délai médian de réponse",
+        "median answer time",
+    ),
+    ("kpi_p90", "90e centile", "90th percentile"),
+    (
+        "kpi_submitted",
+        "demandes sur 12 semaines",
+        "requests over 12 weeks",
+    ),
+    (
+        "kpi_within7",
+        "répondues en 7 jours",
+        "answered within 7 days",
+    ),
+    (
+        "live_changed",
+        "Cette demande a changé.",
+        "This request has changed.",
+    ),
+    ("logout", "Se déconnecter", "Sign out"),
+    ("medecin_traitant", "Médecin traitant", "Regular doctor"),
+    ("member", "Membre", "Member"),
+    (
+        "msg_info_reply",
+        "a répondu à la demande de complément",
+        "replied with information",
+    ),
+    (
+        "msg_info_request",
+        "demande un complément",
+        "asks for information",
+    ),
+    ("msg_message", "a écrit", "wrote"),
+    ("my_inbox", "Mes dossiers", "My cases"),
+    ("my_requests", "Mes demandes", "My requests"),
+    (
+        "my_templates",
+        "Mes modèles de réponse",
+        "My answer templates",
+    ),
+    ("name", "Nom", "Name"),
+    ("nav", "Navigation principale", "Main navigation"),
+    ("nav_cases", "Dossiers", "Cases"),
+    (
+        "new_hint",
+        "Vous pourrez ajouter des pièces jointes avant l'envoi ; un brouillon n'est visible que de vous.",
+        "You can add attachments before sending; a draft is visible to you only.",
+    ),
+    ("new_patient", "Nouveau patient", "New patient"),
+    ("new_request", "Nouvelle demande", "New request"),
+    ("next", "Suivante", "Next"),
+    (
+        "no_action",
+        "Aucune action pour vous à ce stade.",
+        "Nothing for you to do at this stage.",
+    ),
+    ("no_attachments", "Aucune pièce jointe.", "No attachment."),
+    (
+        "no_counters",
+        "Aucun acte sur la période.",
+        "No act in the period.",
+    ),
+    ("no_declines", "Aucun refus.", "No decline."),
+    ("no_entries", "Aucune entrée.", "No entry."),
+    (
+        "no_notifications",
+        "Aucune notification.",
+        "No notification.",
+    ),
+    ("none", "aucun", "none"),
+    ("notifications", "Notifications", "Notifications"),
+    ("object", "Objet", "Object"),
+    ("older", "Entrées plus anciennes", "Older entries"),
+    ("oldest", "Plus ancienne", "Oldest"),
+    ("open_cases", "Demandes ouvertes", "Open requests"),
+    ("open_per_member", "Charge par membre", "Load per member"),
+    ("opinion", "Avis de l'expert", "The expert's opinion"),
+    ("opinion_kind", "Type de réponse", "Kind of answer"),
+    ("optional", "(facultatif)", "(optional)"),
+    (
+        "outcome",
+        "Résultat pour le patient",
+        "Outcome for the patient",
+    ),
+    ("outcome_col", "Résultat", "Outcome"),
+    (
+        "outcome_diagnosis_changed",
+        "Diagnostic modifié",
+        "Diagnosis changed",
+    ),
+    ("outcome_not_useful", "Pas utile", "Not useful"),
+    (
+        "outcome_transfer_avoided",
+        "Transfert évité",
+        "Transfer avoided",
+    ),
+    (
+        "outcome_visit_avoided",
+        "Consultation évitée",
+        "Visit avoided",
+    ),
+    (
+        "outcome_visit_still_needed",
+        "Consultation encore nécessaire",
+        "Visit still needed",
+    ),
+    ("overdue", "en retard", "overdue"),
+    ("patient", "Patient", "Patient"),
+    (
+        "patient_informed",
+        "J'ai informé le patient (motif, spécialiste, retour de l'avis)",
+        "I informed the patient (reason, specialist, how the answer comes back)",
+    ),
+    ("period", "Période", "Period"),
+    ("policy", "Organisation", "Policy"),
+    (
+        "policy_auto_assign",
+        "attribution automatique",
+        "automatic assignment",
+    ),
+    (
+        "policy_hybrid",
+        "pool puis attribution automatique",
+        "pool then automatic assignment",
+    ),
+    (
+        "policy_moderated",
+        "attribution par le régulateur",
+        "assigned by the case assigner",
+    ),
+    (
+        "policy_self_service",
+        "pool en libre-service",
+        "self-service pool",
+    ),
+    (
+        "preview_report",
+        "Prévisualiser le compte rendu (PDF)",
+        "Preview the report (PDF)",
+    ),
+    ("previous", "Précédente", "Previous"),
+    (
+        "provide_info_hint",
+        "Ajoutez d'abord les fichiers demandés ci-contre, puis répondez.",
+        "Add the requested files first, then reply.",
+    ),
+    ("question", "Question posée", "Question"),
+    ("reason", "Motif de la demande", "Reason for the request"),
+    ("recommendations", "Conduite à tenir", "Recommendations"),
+    ("reload", "Recharger", "Reload"),
+    ("report", "Compte rendu", "Report"),
+    ("report_draft", "brouillon", "draft"),
+    ("report_signed", "signé", "signed"),
+    ("requester", "Demandeur", "Requester"),
+    (
+        "requests_per_week",
+        "Demandes par semaine",
+        "Requests per week",
+    ),
+    (
+        "routine",
+        "Non urgent (réponse sous 7 jours)",
+        "Routine (answer within 7 days)",
+    ),
+    (
+        "save_template",
+        "Enregistrer cet avis comme modèle",
+        "Save this opinion as a template",
+    ),
+    ("send", "Envoyer", "Send"),
+    (
+        "send_now",
+        "Envoyer sans pièce jointe",
+        "Send without attachments",
+    ),
+    ("sent_notice", "Envoyée :", "Sent:"),
+    ("sex", "Sexe", "Sex"),
+    ("sex_f", "Féminin", "Female"),
+    ("sex_m", "Masculin", "Male"),
+    ("sex_u", "Indéterminé", "Undetermined"),
+    (
+        "sheet_p1",
+        "Votre professionnel de santé souhaite demander l'avis d'un médecin spécialiste à distance (téléexpertise), sans que vous ayez à vous déplacer.",
+        "Your health professional wishes to ask a specialist for an opinion remotely (teleexpertise), without you having to travel.",
+    ),
+    (
+        "sheet_p2",
+        "Il transmet au spécialiste les informations utiles : motif, question, photos ou documents. Seuls les professionnels qui participent à votre prise en charge y ont accès.",
+        "They send the specialist what is useful: reason, question, photos or documents. Only the professionals involved in your care can see them.",
+    ),
+    (
+        "sheet_p3",
+        "Le spécialiste répond par écrit sous 7 jours. Un compte rendu est remis à votre professionnel de santé et à votre médecin traitant, et versé à votre DMP si votre identité est qualifiée.",
+        "The specialist answers in writing within 7 days. A report goes to your health professional and your regular doctor, and to your DMP if your identity is qualified.",
+    ),
+    (
+        "sheet_p4",
+        "Vous pouvez refuser : votre prise en charge n'en sera pas affectée. Vous disposez d'un droit d'accès et de rectification auprès de votre professionnel de santé.",
+        "You may refuse: your care will not be affected. You have a right of access and rectification through your health professional.",
+    ),
+    (
+        "sheet_p5",
+        "En cas d'urgence, appelez le 15 (ou le 112).",
+        "In an emergency, call 15 (or 112).",
+    ),
+    (
+        "sheet_title",
+        "Information du patient : la téléexpertise",
+        "Patient information: teleexpertise",
+    ),
+    (
+        "sign_report",
+        "Signer et envoyer le compte rendu",
+        "Sign and send the report",
+    ),
+    ("skip", "Aller au contenu", "Skip to content"),
+    ("specialty", "Spécialité", "Specialty"),
+    ("state_answered", "Répondue", "Answered"),
+    ("state_assigned", "Attribuée", "Assigned"),
+    (
+        "state_awaiting_info",
+        "Complément demandé",
+        "Information requested",
+    ),
+    ("state_cancelled", "Annulée", "Cancelled"),
+    ("state_closed", "Close", "Closed"),
+    ("state_declined", "Refusée", "Declined"),
+    ("state_draft", "Brouillon", "Draft"),
+    ("state_expired", "Expirée", "Expired"),
+    ("state_in_progress", "En cours", "In progress"),
+    ("state_submitted", "En attente", "Waiting"),
+    ("submitted_at", "Envoyée le", "Sent on"),
+    ("success", "Réussi", "Success"),
+    ("system", "Consilium", "Consilium"),
+    ("tab_due", "Échéance proche", "Due soon"),
+    ("tab_mine", "Attribuées à moi", "Assigned to me"),
+    ("tab_pool", "Pools de mes équipes", "My teams' pools"),
+    ("tab_requested", "Mes demandes", "My requests"),
+    ("take_photo", "Prendre une photo", "Take a photo"),
+    (
+        "target_hint",
+        "Seuls les équipes et experts de la spécialité choisie sont proposés.",
+        "Only teams and experts of the chosen specialty are offered.",
+    ),
+    ("te_acts", "Actes de téléexpertise", "Teleexpertise acts"),
+    ("team", "Équipe", "Team"),
+    ("team_or_expert", "Équipe ou expert", "Team or expert"),
+    ("teams", "Équipes", "Teams"),
+    ("the_request", "La demande", "The request"),
+    ("thread", "Échanges", "Thread"),
+    ("to", "Au", "To"),
+    ("to_whom", "Destinataire", "Recipient"),
+    ("upload", "Envoyer les fichiers", "Upload the files"),
+    ("urgent", "Urgent", "Urgent"),
+    (
+        "urgent_48h",
+        "Urgent (réponse souhaitée sous 48 h)",
+        "Urgent (answer wished within 48 h)",
+    ),
+    (
+        "urgent_reminder",
+        "La téléexpertise ne traite pas les urgences vitales : appelez le 15.",
+        "Teleexpertise is not for emergencies: call 15 (112).",
+    ),
+    (
+        "urgent_visit",
+        "Consultation urgente",
+        "Urgent consultation",
+    ),
+    ("used", "Utilisés", "Used"),
+    ("used_family_name", "Nom d'usage", "Used name"),
+    ("used_name", "nom d'usage", "used name"),
+    (
+        "usefulness",
+        "Utilité de l'avis (1 à 5)",
+        "Usefulness of the opinion (1 to 5)",
+    ),
+    ("version", "Version", "Version"),
+    ("viewer", "Visionneuse d'images", "Image viewer"),
+    ("views", "Vues", "Views"),
+    (
+        "visit_needed",
+        "Une consultation est nécessaire",
+        "A visit is needed",
+    ),
+    ("when", "Quand", "When"),
+    ("who", "Qui", "Who"),
+    ("write_message", "Écrire un message", "Write a message"),
+    (
+        "your_question",
+        "Votre question au demandeur",
+        "Your question to the requester",
+    ),
+    ("your_reply", "Votre réponse", "Your reply"),
+    ("zoom_in", "Agrandir", "Zoom in"),
+    ("zoom_out", "Réduire", "Zoom out"),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_is_sorted_and_has_no_duplicates() {
+        for w in WORDS.windows(2) {
+            assert!(w[0].0 < w[1].0, "{} must come before {}", w[0].0, w[1].0);
+        }
+        for (k, fr, en) in WORDS {
+            assert!(!fr.is_empty() && !en.is_empty(), "{k} has an empty text");
+        }
+    }
+
+    /// Every `t(<key>)` in the templates and the page code is in the table, and every
+    /// dynamic family (states, reasons, outcomes, policies) is complete.
+    #[test]
+    fn every_key_used_is_translated() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/");
+        let mut sources = Vec::new();
+        for sub in ["templates/ui", "src/web/ui"] {
+            for e in std::fs::read_dir(format!("{dir}{sub}"))
+                .expect("read dir")
+                .flatten()
+            {
+                sources.push(std::fs::read_to_string(e.path()).expect("read file"));
+            }
+        }
+        let mut missing = Vec::new();
+        for src in &sources {
+            for part in src.split("t(\"").skip(1) {
+                let key: String = part
+                    .chars()
+                    .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
+                    .collect();
+                if part[key.len()..].starts_with('"') && t(Lang::Fr, &key).is_empty() {
+                    missing.push(key);
+                }
+            }
+        }
+        for s in crate::cases::CaseState::ALL {
+            let k = format!("state_{}", s.as_str());
+            if t(Lang::Fr, &k).is_empty() {
+                missing.push(k);
+            }
+        }
+        for k in [
+            "insufficient_data",
+            "image_quality",
+            "out_of_scope",
+            "needs_in_person_consultation",
+            "urgent_redirect_emergency",
+            "other",
+        ] {
+            if t(Lang::En, &format!("decline_{k}")).is_empty() {
+                missing.push(k.into());
+            }
+        }
+        for k in ["self_service", "moderated", "auto_assign", "hybrid"] {
+            if t(Lang::En, &format!("policy_{k}")).is_empty() {
+                missing.push(k.into());
+            }
+        }
+        missing.sort();
+        missing.dedup();
+        assert!(missing.is_empty(), "untranslated keys: {missing:?}");
+    }
+
+    #[test]
+    fn unknown_keys_and_languages() {
+        assert_eq!(t(Lang::Fr, "no_such_key"), "");
+        assert_eq!(t(Lang::En, "new_request"), "New request");
+        assert_eq!(t(Lang::Fr, "new_request"), "Nouvelle demande");
+        assert_eq!(Lang::parse("EN"), Lang::En);
+        assert_eq!(Lang::parse("de"), Lang::Fr);
+        assert_eq!(field_label(Lang::Fr, "patient.birth_date"), "Patient");
+        assert_eq!(field_label(Lang::En, "unknown_field"), "unknown_field");
+    }
+}

@@ -1,0 +1,414 @@
+//! The web interface over HTTP, on both backends: pages need a full session; forms carry
+//! the session's token (a missing or wrong one is 403, audited, and changes nothing); the
+//! new-request form, actions and uploads go through the same use cases as the API;
+//! invisible cases are 404 (audited); user text is escaped; administrator and assigner
+//! pages are refused to others. (The browser flows are in `e2e/`.)
+
+use crate::both;
+use crate::harness::{TestApp, png_header};
+use crate::signin::{Browser, rpps, signed_in};
+use consilium::demo::password_for;
+use reqwest::StatusCode;
+
+const PETIT: &str = "csl_demo_petit";
+const ROUX: &str = "csl_demo_roux";
+
+/// Signs in a demo user who needs a second factor (enrolled for the test, code from the
+/// platform's clock).
+async fn signed_in_2fa<'a>(app: &'a TestApp, key: &str) -> Browser<'a> {
+    let id = app.me(&format!("csl_demo_{key}")).await;
+    app.platform.demo_enrol_totp(&id).await.unwrap();
+    let mut b = Browser::new(app);
+    let p = b.sign_in(&rpps(key), &password_for(key)).await;
+    assert_eq!(p.location(), "/auth/second-factor", "{}", p.body);
+    let page = b.get("/auth/second-factor").await;
+    let csrf = page.field("csrf");
+    let code = app.platform.demo_totp_code(&id).await.unwrap().unwrap();
+    let p = b
+        .form("/auth/second-factor", &[("code", &code), ("csrf", &csrf)])
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    assert_eq!(p.location(), "/cases");
+    b
+}
+
+/// The form token of a page.
+async fn token(b: &mut Browser<'_>, path: &str) -> String {
+    let p = b.get(path).await;
+    assert_eq!(p.status, StatusCode::OK, "{path}: {}", p.body);
+    p.field("csrf")
+}
+
+async fn state(app: &TestApp, token: &str, id: &str) -> String {
+    let (s, v) = app.get(token, &format!("/api/v1/cases/{id}")).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    v["state"].as_str().unwrap().to_string()
+}
+
+both!(pages_need_a_full_session, |app| {
+    app.seed_demo().await;
+    let mut anon = Browser::new(app);
+    for path in [
+        "/",
+        "/cases",
+        "/cases/new",
+        "/notifications",
+        "/admin/audit",
+    ] {
+        let p = anon.get(path).await;
+        assert_eq!(p.status, StatusCode::SEE_OTHER, "{path}");
+        assert_eq!(p.location(), "/auth/login", "{path}");
+    }
+    let p = anon.form("/cases/new", &[("csrf", "x")]).await;
+    assert_eq!(p.location(), "/auth/login");
+
+    let mut b = signed_in(app, "petit").await;
+    let p = b.get("/cases").await;
+    assert_eq!(p.status, StatusCode::OK);
+    let csp = p.headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe"),
+        "{csp}"
+    );
+    assert!(p.body.contains("Mes demandes"), "French by default");
+    assert!(p.body.contains("lang=\"fr\""));
+    let p = b.get("/cases?lang=en").await;
+    assert!(p.body.contains("My requests") && p.body.contains("lang=\"en\""));
+    // The language switch keeps the choice in a cookie and goes back where the user was.
+    let p = b.get("/lang/en?back=%2Fcases%2Fnew").await;
+    assert_eq!(p.location(), "/cases/new");
+    assert!(b.get("/cases").await.body.contains("New request"));
+    // Only local paths are followed back.
+    let p = b.get("/lang/fr?back=%2F%2Fevil.example").await;
+    assert_eq!(p.location(), "/cases");
+});
+
+both!(a_request_made_with_the_form_is_sent, |app| {
+    app.seed_demo().await;
+    let mut b = signed_in(app, "petit").await;
+    let page = b.get("/cases/new").await;
+    assert!(
+        page.body.contains("appelez le 15"),
+        "the emergency reminder"
+    );
+    let csrf = page.field("csrf");
+    let roux = app.me(ROUX).await;
+    let target = format!("expert:{roux}");
+    let mut fields = vec![
+        ("csrf", csrf.as_str()),
+        ("birth_family_name", "Durand"),
+        ("given_names", "Léa"),
+        ("birth_date", "1961-04-12"),
+        ("sex", "F"),
+        ("ins", "2 85 05 99 123 007 18"),
+        ("patient_informed", "1"),
+        ("decision", "given"),
+        ("method", "oral"),
+        ("specialty", "SM15"),
+        ("target", target.as_str()),
+        ("urgency", "routine"),
+        ("reason", "Lésion pigmentée"),
+        ("question", "Exérèse ?"),
+        ("then", "attach"),
+    ];
+    let before = app.scalar("SELECT COUNT(*) FROM cases").await;
+    // Not informed: refused, what was typed comes back, nothing is created.
+    let uninformed: Vec<_> = fields
+        .iter()
+        .filter(|(k, _)| *k != "patient_informed")
+        .cloned()
+        .collect();
+    let p = b.form("/cases/new", &uninformed).await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(p.body.contains("R6") && p.body.contains("value=\"Lésion pigmentée\""));
+    // A wrong INS key: refused with the field named.
+    let mut bad = fields.clone();
+    bad[5] = ("ins", "2 85 05 99 123 007 19");
+    let p = b.form("/cases/new", &bad).await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.body);
+    assert!(p.body.contains("INS"), "{}", p.body);
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM cases").await, before);
+
+    let p = b.form("/cases/new", &fields).await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    let loc = p.location().to_string();
+    assert!(loc.ends_with("?done=draft"), "{loc}");
+    let id = loc
+        .trim_start_matches("/cases/")
+        .split('?')
+        .next()
+        .unwrap()
+        .to_string();
+    assert_eq!(state(app, PETIT, &id).await, "draft");
+    let page = b.get(&loc).await;
+    assert!(page.body.contains("Brouillon créé"));
+    let csrf = page.field("csrf");
+
+    // A photo through the page's upload form (token first).
+    let png = png_header(8, 8);
+    let (ct, body) = form_multipart(&csrf, &[("photo.png", &png)]);
+    let p = b
+        .send(
+            b_client()
+                .post(format!("{}/cases/{id}/files", app.base))
+                .header("content-type", ct)
+                .body(body),
+        )
+        .await;
+    assert!(
+        p.status == StatusCode::SEE_OTHER || p.status == StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        p.body
+    );
+
+    let p = b
+        .form(&format!("/cases/{id}/do/submit"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(
+        p.location(),
+        format!("/cases/{id}?done=submitted"),
+        "{}",
+        p.body
+    );
+    assert_eq!(state(app, PETIT, &id).await, "assigned");
+    fields.clear();
+});
+
+fn b_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// A multipart form as a browser sends the upload form: the token, then the files.
+fn form_multipart(csrf: &str, files: &[(&str, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = "----consiliumform7d3a";
+    let mut body = Vec::new();
+    body.extend_from_slice(
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n")
+            .as_bytes(),
+    );
+    for (name, bytes) in files {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+both!(forms_without_the_token_change_nothing, |app| {
+    app.seed_demo().await;
+    let case = app
+        .draft(PETIT, serde_json::json!({"expert_id": app.me(ROUX).await}))
+        .await;
+    let id = case["id"].as_str().unwrap();
+    let mut b = signed_in(app, "petit").await;
+    let refusals = app.audit_count("auth.csrf", "denied").await;
+    for fields in [vec![], vec![("csrf", "forged")]] {
+        let p = b.form(&format!("/cases/{id}/do/cancel"), &fields).await;
+        assert_eq!(p.status, StatusCode::FORBIDDEN, "{}", p.body);
+        assert!(p.body.contains("Formulaire expiré"));
+    }
+    assert_eq!(app.audit_count("auth.csrf", "denied").await, refusals + 2);
+    assert_eq!(state(app, PETIT, id).await, "draft");
+    // The upload form too: without its token first, nothing is stored.
+    let png = png_header(8, 8);
+    let (ct, body) = form_multipart("forged", &[("photo.png", &png)]);
+    let p = b
+        .send(
+            b_client()
+                .post(format!("{}/cases/{id}/files", app.base))
+                .header("content-type", ct)
+                .body(body),
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.scalar(&format!(
+            "SELECT COUNT(*) FROM attachments WHERE case_id = '{id}'"
+        ))
+        .await,
+        0
+    );
+    // With the token but from another site (an opaque `Origin: null` from a sandboxed
+    // frame): refused by the origin guard, unchanged.
+    let csrf = token(&mut b, &format!("/cases/{id}")).await;
+    let p = b
+        .send(
+            b_client()
+                .post(format!("{}/cases/{id}/do/cancel", app.base))
+                .header("origin", "null")
+                .header("sec-fetch-site", "cross-site")
+                .form(&[("csrf", csrf.as_str())]),
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::FORBIDDEN);
+    assert_eq!(state(app, PETIT, id).await, "draft");
+    // With the token, the same action works (a browser under `Referrer-Policy:
+    // same-origin` may still send `Origin: null` with `Sec-Fetch-Site: same-origin`).
+    let p = b
+        .form(&format!("/cases/{id}/do/cancel"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(p.location(), format!("/cases/{id}?done=cancelled"));
+    assert_eq!(state(app, PETIT, id).await, "cancelled");
+});
+
+both!(user_text_is_escaped_and_invisible_cases_are_404, |app| {
+    app.seed_demo().await;
+    let hostile = r#"<script>alert(1)</script><img src=x onerror=alert(2)> javascript:alert(3)"#;
+    let case = app
+        .draft(PETIT, serde_json::json!({"expert_id": app.me(ROUX).await, "reason": hostile, "question": hostile}))
+        .await;
+    let id = case["id"].as_str().unwrap();
+    let mut b = signed_in(app, "petit").await;
+    let p = b.get(&format!("/cases/{id}")).await;
+    assert_eq!(p.status, StatusCode::OK);
+    assert!(
+        !p.body.contains("<script>alert(1)"),
+        "raw script in the page"
+    );
+    assert!(!p.body.contains("<img src=x"), "raw handler in the page");
+    assert!(
+        p.body.contains("&#60;script&#62;alert(1)&#60;/script&#62;")
+            || p.body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "shown as text"
+    );
+    let p = b.get("/cases?view=requested").await;
+    assert!(!p.body.contains("<script>alert(1)") && p.body.contains("alert(1)"));
+
+    // Another requester: not found, audited, no patient data.
+    let denied = app.audit_count("case.read", "denied").await;
+    let mut other = signed_in(app, "moreau").await;
+    let p = other.get(&format!("/cases/{id}")).await;
+    assert_eq!(p.status, StatusCode::NOT_FOUND);
+    assert!(!p.body.contains("Testard"));
+    assert_eq!(app.audit_count("case.read", "denied").await, denied + 1);
+    let p = other.get(&format!("/cases/{id}/live")).await;
+    assert_eq!(p.status, StatusCode::NOT_FOUND);
+    // The requester's live view: the version only.
+    let p = b.get(&format!("/cases/{id}/live")).await;
+    assert_eq!(p.status, StatusCode::OK);
+    assert_eq!(p.json()["state"], "draft");
+    assert!(!p.body.contains("Testard"));
+});
+
+both!(the_expert_answers_from_the_page, |app| {
+    app.seed_demo().await;
+    let case = app
+        .submitted_case(PETIT, serde_json::json!({"expert_id": app.me(ROUX).await}))
+        .await;
+    let id = case["id"].as_str().unwrap();
+    let mut e = signed_in_2fa(app, "roux").await;
+    let inbox = e.get("/cases?view=mine").await;
+    assert!(inbox.body.contains(id), "in the expert's inbox");
+    assert!(inbox.body.contains("<title>("), "the count in the title");
+    let csrf = token(&mut e, &format!("/cases/{id}")).await;
+    let p = e
+        .form(&format!("/cases/{id}/do/accept"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(
+        p.location(),
+        format!("/cases/{id}?done=accepted"),
+        "{}",
+        p.body
+    );
+    // An incomplete answer: 422 with the field, the case unchanged.
+    let p = e
+        .form(
+            &format!("/cases/{id}/do/answer"),
+            &[("csrf", &csrf), ("kind", "advice"), ("context", "c")],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.body);
+    assert!(p.body.contains("À corriger"));
+    assert_eq!(state(app, ROUX, id).await, "in_progress");
+    let p = e
+        .form(
+            &format!("/cases/{id}/do/answer"),
+            &[
+                ("csrf", &csrf),
+                ("kind", "advice"),
+                ("context", "Naevus."),
+                ("answer", "Surveillance simple."),
+                ("recommendations", "Photo dans 6 mois."),
+                ("save_template", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        p.location(),
+        format!("/cases/{id}?done=answered"),
+        "{}",
+        p.body
+    );
+    assert_eq!(state(app, ROUX, id).await, "answered");
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM answer_templates").await, 1);
+    let p = e.get(&format!("/cases/{id}")).await;
+    assert!(p.body.contains("Signer et envoyer le compte rendu"));
+    let p = e
+        .form(&format!("/cases/{id}/do/sign"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(
+        p.location(),
+        format!("/cases/{id}?done=signed"),
+        "{}",
+        p.body
+    );
+    // The requester sees the report's download link.
+    let mut r = signed_in(app, "petit").await;
+    let p = r.get(&format!("/cases/{id}")).await;
+    assert!(p.body.contains("Télécharger le PDF"));
+    // A claim on a case that is not in a pool of theirs: refused, unchanged.
+    let p = e
+        .form(&format!("/cases/{id}/do/accept"), &[("csrf", &csrf)])
+        .await;
+    assert!(p.status.is_client_error(), "{}", p.status);
+    assert_eq!(state(app, ROUX, id).await, "answered");
+});
+
+both!(board_and_admin_pages_are_for_their_roles, |app| {
+    app.seed_demo().await;
+    let team = app.team_id("csl_demo_lefebvre").await;
+    let mut assigner = signed_in_2fa(app, "lefebvre").await;
+    let p = assigner.get(&format!("/teams/{team}")).await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+    assert!(p.body.contains("Charge par membre"));
+    let mut expert = signed_in_2fa(app, "roux").await;
+    assert_eq!(
+        expert.get(&format!("/teams/{team}")).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        expert.get("/admin/audit").await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        expert.get("/admin/activity").await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    let mut admin = signed_in_2fa(app, "martin").await;
+    let p = admin.get("/admin/audit").await;
+    assert_eq!(p.status, StatusCode::OK);
+    assert!(
+        p.body.contains("case."),
+        "entries by the organisation's members"
+    );
+    let p = admin
+        .get("/admin/audit?action=case.&outcome=denied&from=2020-01-01&to=2099-12-31")
+        .await;
+    assert_eq!(p.status, StatusCode::OK);
+    let p = admin.get("/admin/audit?from=yesterday").await;
+    assert!(p.body.contains("YYYY-MM-DD"), "a bad date is explained");
+    let p = admin.get("/admin/activity").await;
+    assert_eq!(p.status, StatusCode::OK);
+    assert!(p.body.contains("<svg") && p.body.contains("Demandes par semaine"));
+    assert!(app.audit_count("audit.read", "success").await >= 2);
+});
