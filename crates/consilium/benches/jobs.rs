@@ -192,6 +192,7 @@ fn routing() {
             } else {
                 None
             },
+            stand_in: false,
         })
         .collect();
     let r = RoutingRequest {

@@ -1,6 +1,6 @@
 //! The synthetic demo data set: an MSP with a GP, a nurse and a physiotherapist; a hospital
 //! dermatology team of three experts with one case assigner; a cardiologist working alone;
-//! a midwife; a dozen patients; cases in every state. Every identifier is synthetic with
+//! a midwife; a dozen patients; cases in every state; a few acceptance rules and an absence. Every identifier is synthetic with
 //! valid check digits (RPPS in the unused `199999…` range). Seeding twice does nothing.
 
 use crate::auth::{hash_token, insert_token};
@@ -17,6 +17,8 @@ use crate::kernel::actor::ProfessionalActor;
 use crate::kernel::{Actor, Error, ManualClock, Result};
 use crate::patients::model::{IdentityStatus, PatientInput, Sex};
 use crate::platform::{Ctx, Platform};
+use crate::routing::model::AcceptanceRules;
+use crate::routing::rules::AbsenceInput;
 use crate::run;
 use std::sync::Arc;
 
@@ -801,6 +803,37 @@ pub async fn seed(p: &Platform) -> Result<DemoInfo> {
             method: ConsentMethod::Oral,
             patient_informed: true,
             collected_at: None,
+        },
+    )
+    .await?;
+
+    // Routing rules, so that the search and the board show them: the dermatology team
+    // takes requests from Nouvelle-Aquitaine (region 75); the cardiologist takes them from
+    // doctors, midwives, nurses and physiotherapists; Fontaine will be away for a week in
+    // a fortnight, Roux answering for him.
+    dp.set_team_rules(
+        &lefebvre,
+        &team.id,
+        AcceptanceRules {
+            regions: vec!["75".into()],
+            ..AcceptanceRules::default()
+        },
+    )
+    .await?;
+    dp.set_my_rules(
+        &bernard,
+        AcceptanceRules {
+            professions: ["10", "50", "60", "69", "70"].map(String::from).to_vec(),
+            ..AcceptanceRules::default()
+        },
+    )
+    .await?;
+    dp.add_absence(
+        &fontaine,
+        AbsenceInput {
+            from: real_now.plus_days(14),
+            to: real_now.plus_days(21),
+            delegate_id: Some(id("roux")),
         },
     )
     .await?;

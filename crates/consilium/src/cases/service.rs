@@ -882,6 +882,16 @@ impl Platform {
                 }
                 p.check_target(tx, &mut v, me, r.target_expert_id.as_deref(), r.target_team_id.as_deref(), true)
                     .await?;
+                // The stored acceptance rules, load caps and absences of the target.
+                crate::routing::rules::check_submission(
+                    tx,
+                    &mut v,
+                    &r.requester_id,
+                    r.target_expert_id.as_deref(),
+                    r.target_team_id.as_deref(),
+                    now,
+                )
+                .await?;
                 v.into_result()?;
                 let to_team = r.target_team_id.is_some();
                 let to = model::next_state(r.state()?, Transition::Submit { to_team })

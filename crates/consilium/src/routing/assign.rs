@@ -18,7 +18,7 @@
 //! Each step runs in the transaction that causes it (submission, or the job and its
 //! completion), so it happens once even with several instances.
 
-use super::model::{self as m, Candidate, RoutingRequest, Step};
+use super::model::{self as m, Step};
 use crate::audit::{self, NewEntry};
 use crate::cases::model::CaseState;
 use crate::cases::repo::{self as cases, CaseRow};
@@ -176,36 +176,8 @@ async fn offer_next(
     r: &mut CaseRow,
     team: &Team,
 ) -> Result<Value> {
-    let members: Vec<String> = team
-        .members
-        .iter()
-        .map(|m| m.professional_id.clone())
-        .filter(|id| *id != r.requester_id)
-        .collect();
-    let mut candidates = Vec::new();
-    for id in &members {
-        let active = dir::get_professional_row(tx, id)
-            .await?
-            .is_some_and(|x| x.active);
-        if !active {
-            continue;
-        }
-        let open: i64 = run!(tx, |c| sqlx::query_scalar(
-            "SELECT COUNT(*) FROM cases WHERE assigned_expert_id = $1
-             AND state IN ('assigned', 'in_progress', 'awaiting_info')"
-        )
-        .bind(id)
-        .fetch_one(c)
-        .await)?;
-        candidates.push(Candidate {
-            id: id.clone(),
-            open_cases: u32::try_from(open).unwrap_or(u32::MAX),
-            // Acceptance rules, absences and rota have no tables yet: everyone accepts.
-            rules: Default::default(),
-            absences: Vec::new(),
-            rota: None,
-        });
-    }
+    // The members with their stored rules, load, absences (delegates stand in) and rota.
+    let candidates = super::rules::team_candidates(tx, team, &r.requester_id, now).await?;
     let last: Option<String> = run!(tx, |c| sqlx::query_scalar(
         "SELECT last_assigned_id FROM teams WHERE id = $1"
     )
@@ -216,12 +188,7 @@ async fn offer_next(
         AssignStrategy::RoundRobin => m::AssignStrategy::RoundRobin { last },
         AssignStrategy::LeastLoaded => m::AssignStrategy::LeastLoaded,
     };
-    let request = RoutingRequest {
-        requester_profession: String::new(),
-        postcode: String::new(),
-        region: None,
-        at: now,
-    };
+    let request = super::rules::request_of(tx, &r.requester_id, now).await?;
     let order = m::order(&candidates, &request, &strategy);
     let tried = strings(
         tx,

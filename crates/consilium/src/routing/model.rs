@@ -170,9 +170,9 @@ mod tests {
 
 // ---------------------------------------------------------------- routing (pure)
 //
-// Who a request may go to and in which order (domain.md §4). Not yet wired to the team
-// policies in the database: `submit` still routes a team request to the pool
-// (self-service). These functions are the decision the wiring will call.
+// Who a request may go to and in which order (domain.md §4). `assign.rs` calls them with
+// the candidates and facts `rules.rs` reads from the database; `rules::check_submission`
+// calls `evaluate` for a named expert.
 
 /// What a request offers to the rules.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -206,15 +206,18 @@ impl RoutingRequest {
 }
 
 /// Acceptance rules of an expert or a team; an empty list accepts anything.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(default, deny_unknown_fields)]
 pub struct AcceptanceRules {
-    /// Requester professions accepted (TRE_G15).
+    /// Requester professions accepted (TRE_G15 codes, e.g. `60` nurses); empty: all.
     pub professions: Vec<String>,
-    /// Territories accepted: any of départements, regions, postcodes (all empty: anywhere).
+    /// Territories accepted, where the requester practises: any of these départements
+    /// (`87`, `2A`, `974`), INSEE regions (`75`: Nouvelle-Aquitaine) or postcodes
+    /// (all three empty: anywhere).
     pub departements: Vec<String>,
     pub regions: Vec<String>,
     pub postcodes: Vec<String>,
-    /// At most this many open cases at once.
+    /// At most this many open cases at once (none: no limit).
     pub max_open: Option<u32>,
 }
 
@@ -240,6 +243,9 @@ pub struct Candidate {
     pub absences: Vec<(Span, Option<String>)>,
     /// On-call slots; `None`: no rota (available whenever not absent).
     pub rota: Option<Vec<Span>>,
+    /// Only takes the place of an absent candidate who named them as delegate (a delegate
+    /// from outside the team); never offered the request in their own right.
+    pub stand_in: bool,
 }
 
 /// Why a candidate does not get a request.
@@ -318,6 +324,9 @@ pub fn order(
     }
     let mut out: Vec<String> = Vec::new();
     for c in sorted {
+        if c.stand_in {
+            continue;
+        }
         let pick = match evaluate(c, r) {
             Ok(()) => Some(c.id.clone()),
             Err(Exclusion::Absent { delegate: Some(d) }) => candidates
@@ -390,6 +399,7 @@ mod routing_tests {
             rules: AcceptanceRules::default(),
             absences: vec![],
             rota: None,
+            stand_in: false,
         }
     }
 
@@ -427,6 +437,29 @@ mod routing_tests {
         assert_eq!(order(&all, &r, &AssignStrategy::LeastLoaded), vec!["d"]);
     }
 
+    #[test]
+    fn a_delegate_from_outside_stands_in_only_for_the_absent() {
+        let mut a = cand("a");
+        a.absences = vec![(
+            Span {
+                from: Timestamp(T - 1),
+                to: Timestamp(T + 1),
+            },
+            Some("z".into()),
+        )];
+        let mut z = cand("z");
+        z.stand_in = true;
+        let b = cand("b");
+        let r = req("10", "75011");
+        let s = AssignStrategy::RoundRobin { last: None };
+        assert_eq!(
+            order(&[a.clone(), b.clone(), z.clone()], &r, &s),
+            vec!["z", "b"]
+        );
+        a.absences.clear();
+        assert_eq!(order(&[a, b, z], &r, &s), vec!["a", "b"]);
+    }
+
     fn arb_candidate() -> impl Strategy<Value = Candidate> {
         (
             "[a-h]",
@@ -436,36 +469,40 @@ mod routing_tests {
             proptest::option::of(1u32..6),
             proptest::option::of((-3i64..3, 1i64..4, proptest::option::of("[a-h]"))),
             proptest::option::of((-3i64..3, 1i64..4)),
+            any::<bool>(),
         )
-            .prop_map(|(id, open, profs, deps, max, absence, slot)| Candidate {
-                id,
-                open_cases: open,
-                rules: AcceptanceRules {
-                    professions: profs,
-                    departements: deps,
-                    max_open: max,
-                    ..AcceptanceRules::default()
+            .prop_map(
+                |(id, open, profs, deps, max, absence, slot, stand_in)| Candidate {
+                    id,
+                    open_cases: open,
+                    rules: AcceptanceRules {
+                        professions: profs,
+                        departements: deps,
+                        max_open: max,
+                        ..AcceptanceRules::default()
+                    },
+                    absences: absence
+                        .map(|(s, l, d)| {
+                            vec![(
+                                Span {
+                                    from: Timestamp(T + s),
+                                    to: Timestamp(T + s + l),
+                                },
+                                d,
+                            )]
+                        })
+                        .into_iter()
+                        .flatten()
+                        .collect(),
+                    rota: slot.map(|(s, l)| {
+                        vec![Span {
+                            from: Timestamp(T + s),
+                            to: Timestamp(T + s + l),
+                        }]
+                    }),
+                    stand_in,
                 },
-                absences: absence
-                    .map(|(s, l, d)| {
-                        vec![(
-                            Span {
-                                from: Timestamp(T + s),
-                                to: Timestamp(T + s + l),
-                            },
-                            d,
-                        )]
-                    })
-                    .into_iter()
-                    .flatten()
-                    .collect(),
-                rota: slot.map(|(s, l)| {
-                    vec![Span {
-                        from: Timestamp(T + s),
-                        to: Timestamp(T + s + l),
-                    }]
-                }),
-            })
+            )
     }
 
     fn arb_request() -> impl Strategy<Value = RoutingRequest> {
@@ -490,6 +527,16 @@ mod routing_tests {
             for id in &o {
                 // Some candidate with that id accepts (ids may repeat in generated input).
                 prop_assert!(cands.iter().any(|c| &c.id == id && evaluate(c, &r).is_ok()));
+            }
+            // A stand-in (a delegate from outside the team) only ever replaces an absent
+            // candidate who named them.
+            for id in &o {
+                let named = |c: &Candidate| match evaluate(c, &r) {
+                    Err(Exclusion::Absent { delegate: Some(d) }) => d == *id,
+                    _ => false,
+                };
+                let ok = cands.iter().any(|c| !c.stand_in && (c.id == *id || named(c)));
+                prop_assert!(ok, "{} is nobody's place", id);
             }
             let mut u = o.clone();
             u.sort();

@@ -6,6 +6,7 @@ use super::attachments;
 use super::extract::{Auth, Call};
 use super::problem::Problem;
 use super::reports;
+use super::routing;
 use crate::billing::service::{ActView, CaseBilling, Counters};
 use crate::cases::model::Outcome;
 use crate::cases::repo::{CaseEvent, Message, View};
@@ -59,6 +60,31 @@ pub fn routes() -> Router<Arc<AppState>> {
             "/me/tokens/{id}",
             axum::routing::delete(account::revoke_token),
         )
+        .route("/me/routing", get(routing::my_routing))
+        .route(
+            "/me/acceptance-rules",
+            axum::routing::put(routing::put_my_rules),
+        )
+        .route("/me/absences", post(routing::add_absence))
+        .route(
+            "/me/absences/{id}",
+            axum::routing::delete(routing::delete_absence),
+        )
+        .route(
+            "/directory/professionals/{id}/routing",
+            get(routing::professional_routing),
+        )
+        .route("/directory/teams/{id}/routing", get(routing::team_routing))
+        .route(
+            "/directory/teams/{id}/acceptance-rules",
+            axum::routing::put(routing::put_team_rules),
+        )
+        .route(
+            "/directory/teams/{id}/rota",
+            axum::routing::put(routing::put_team_rota),
+        )
+        .route("/directory/offers", get(routing::offers))
+        .route("/directory/teams/{id}/board", get(routing::board))
         .route("/codes/professions", get(professions))
         .route("/codes/specialties", get(specialties))
         .route("/directory/organisations", get(list_organisations))

@@ -10,6 +10,7 @@ pub mod openapi;
 pub mod pages;
 pub mod problem;
 pub mod reports;
+pub mod routing;
 pub mod ui;
 
 use crate::config::Config;

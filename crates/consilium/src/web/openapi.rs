@@ -1,6 +1,6 @@
 //! The OpenAPI 3.1 document, served at `/api/openapi.json`.
 
-use super::{account, api, attachments, reports};
+use super::{account, api, attachments, reports, routing};
 use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -105,8 +105,11 @@ impl Modify for Bearer {
         attachments::upload, attachments::list, attachments::download, attachments::thumbnail, attachments::purge,
         reports::get_report, reports::preview, reports::sign, reports::write_draft,
         reports::download_pdf, reports::download_cda,
+        routing::my_routing, routing::put_my_rules, routing::add_absence, routing::delete_absence,
+        routing::professional_routing, routing::team_routing, routing::put_team_rules,
+        routing::put_team_rota, routing::offers, routing::board,
     ),
-    tags((name = "cases"), (name = "attachments"), (name = "patients"), (name = "directory"), (name = "codes"), (name = "account"), (name = "notifications"), (name = "billing"), (name = "reports"))
+    tags((name = "cases"), (name = "attachments"), (name = "patients"), (name = "directory"), (name = "codes"), (name = "account"), (name = "notifications"), (name = "billing"), (name = "reports"), (name = "routing"))
 )]
 pub struct ApiDoc;
 

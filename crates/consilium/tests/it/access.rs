@@ -212,6 +212,8 @@ enum State {
     OwnerSession,
     /// A notification addressed to the case's requester.
     OwnerNotification,
+    /// An absence of the expert Roux (in 2031).
+    ExpertAbsence,
 }
 
 impl State {
@@ -236,6 +238,7 @@ impl State {
             "OwnerToken" => OwnerToken,
             "OwnerSession" => OwnerSession,
             "OwnerNotification" => OwnerNotification,
+            "ExpertAbsence" => ExpertAbsence,
             _ => return Option::None,
         })
     }
@@ -559,6 +562,29 @@ async fn prepare_other(app: &TestApp, w: &World, state: State) -> Option<String>
             .unwrap();
             id
         }
+        State::ExpertAbsence => {
+            let roux = consilium::platform::Ctx::new(
+                app.platform
+                    .authenticate(ROUX)
+                    .await
+                    .unwrap()
+                    .expect("Roux's token"),
+            );
+            app.platform
+                .add_absence(
+                    &roux,
+                    consilium::routing::rules::AbsenceInput {
+                        from: consilium::kernel::Timestamp::parse_rfc3339("2031-06-01T00:00:00Z")
+                            .unwrap(),
+                        to: consilium::kernel::Timestamp::parse_rfc3339("2031-06-08T00:00:00Z")
+                            .unwrap(),
+                        delegate_id: None,
+                    },
+                )
+                .await
+                .unwrap()
+                .id
+        }
         _ => return Option::None,
     })
 }
@@ -846,10 +872,15 @@ async fn cell(app: &TestApp, w: &World, row: &Row, who: Who, exp: E, t: &Target)
             }
         }
         e if e.is_denial() => {
+            // A refusal about no object in particular (`None`) is recorded against the caller.
+            let on_caller = object.is_empty()
+                && entries
+                    .first()
+                    .is_some_and(|e| Some(&e.object_id) == me.as_ref());
             let ok = entries.len() == 1
                 && entries[0].action == row.action
                 && entries[0].outcome == "denied"
-                && entries[0].object_id == *object
+                && (entries[0].object_id == *object || on_caller)
                 && entries[0].actor_id == me;
             if !ok {
                 errs.push(format!(

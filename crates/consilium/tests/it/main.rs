@@ -17,6 +17,7 @@ mod lifecycle;
 mod mail;
 mod reports;
 mod routing;
+mod routing_rules;
 mod signin;
 mod smtp;
 mod ui;
