@@ -89,7 +89,15 @@ async fn run_timer(p: Platform, job: Job) -> Result<(), JobError> {
             ) {
                 let to = match (&case.assigned_expert_id, &case.team_id) {
                     (Some(a), _) => vec![a.clone()],
-                    (None, Some(team)) => ids(&mut tx, TEAM_MEMBERS, team).await?,
+                    // In a moderated team's pool only the assigners may act: they are
+                    // reminded; in any other pool, every member who may claim it.
+                    (None, Some(team)) => {
+                        if super::assign::members_may_claim(&mut tx, team).await? {
+                            ids(&mut tx, TEAM_MEMBERS, team).await?
+                        } else {
+                            ids(&mut tx, TEAM_ASSIGNERS, team).await?
+                        }
+                    }
                     (None, None) => Vec::new(),
                 };
                 for who in &to {

@@ -18,6 +18,7 @@ mod mail;
 mod reports;
 mod routing;
 mod routing_rules;
+mod routing_week;
 mod signin;
 mod smtp;
 mod ui;
