@@ -1,4 +1,4 @@
-//! Acceptance rules, absences and on-call rotas, stored (migration 0015) and applied:
+//! Acceptance rules, absences and on-call rotas, stored (migration 0016) and applied:
 //! an expert sets their own rules and absences (`/api/v1/me/…`); an administrator of a
 //! team's organisation sets the team's rules and rota. Routing reads them here as the pure
 //! model's `Candidate`s and `RoutingRequest` (`model.rs`), and submission refuses a request
