@@ -505,30 +505,68 @@ pub async fn team_candidates(
 ) -> Result<Vec<Candidate>> {
     let slots = rota_rows(tx, &team.id).await?;
     let has_rota = !slots.is_empty();
+    // A few grouped queries, whatever the team's size.
+    let members = "SELECT professional_id FROM team_members WHERE team_id = $2";
+    let active: Vec<(String,)> = run!(tx, |c| sqlx::query_as(
+        "SELECT p.id FROM team_members m JOIN professionals p ON p.id = m.professional_id
+         WHERE m.team_id = $1 AND p.active = TRUE AND p.id <> $2 ORDER BY p.id"
+    )
+    .bind(&team.id)
+    .bind(requester)
+    .fetch_all(c)
+    .await)?;
+    let mut rules = rules_where(tx, "professional", members, &team.id).await?;
+    let open_sql = format!(
+        "SELECT assigned_expert_id, COUNT(*) FROM cases
+         WHERE state IN {OPEN_ASSIGNED} AND assigned_expert_id IN
+           (SELECT professional_id FROM team_members WHERE team_id = $1)
+         GROUP BY assigned_expert_id"
+    );
+    let open: std::collections::HashMap<String, i64> = run!(tx, |c| sqlx::query_as::<
+        _,
+        (String, i64),
+    >(sqlx::AssertSqlSafe(open_sql.clone()))
+    .bind(&team.id)
+    .fetch_all(c)
+    .await)?
+    .into_iter()
+    .collect();
+    let absences: Vec<AbsenceRow> = run!(tx, |c| sqlx::query_as::<_, AbsenceRow>(
+        "SELECT id, professional_id, from_at, to_at, delegate_id FROM absences
+         WHERE to_at > $2 AND professional_id IN
+           (SELECT professional_id FROM team_members WHERE team_id = $1)
+         ORDER BY from_at, id"
+    )
+    .bind(&team.id)
+    .bind(at.micros())
+    .fetch_all(c)
+    .await)?;
     let mut out: Vec<Candidate> = Vec::new();
-    for mem in &team.members {
-        let id = &mem.professional_id;
-        if id == requester
-            || !dir::get_professional_row(tx, id)
-                .await?
-                .is_some_and(|x| x.active)
-        {
-            continue;
-        }
-        let mut c = candidate(tx, id, at).await?;
-        if has_rota {
-            c.rota = Some(
+    for (id,) in active {
+        let span = |from: i64, to: i64| Span {
+            from: Timestamp(from),
+            to: Timestamp(to),
+        };
+        out.push(Candidate {
+            open_cases: open
+                .get(&id)
+                .map_or(0, |n| u32::try_from(*n).unwrap_or(u32::MAX)),
+            rules: rules.remove(&id).unwrap_or_default(),
+            absences: absences
+                .iter()
+                .filter(|a| a.professional_id == id)
+                .map(|a| (span(a.from_at, a.to_at), a.delegate_id.clone()))
+                .collect(),
+            rota: has_rota.then(|| {
                 slots
                     .iter()
-                    .filter(|s| s.professional_id == *id)
-                    .map(|s| Span {
-                        from: Timestamp(s.from_at),
-                        to: Timestamp(s.to_at),
-                    })
-                    .collect(),
-            );
-        }
-        out.push(c);
+                    .filter(|s| s.professional_id == id)
+                    .map(|s| span(s.from_at, s.to_at))
+                    .collect()
+            }),
+            stand_in: false,
+            id,
+        });
     }
     // (delegate, the absent member they stand in for)
     let delegates: Vec<(String, String)> = out
