@@ -82,6 +82,11 @@ pub struct Config {
     pub attachment_keep_originals: bool,
     /// How long a closed case is kept before it may be purged, in days.
     pub retention_days: i64,
+    /// RPPS numbers of the platform's operators: they list the job queue and revive dead
+    /// jobs through the API (`/api/v1/operations/jobs`). Nobody by default (the CLI's
+    /// `jobs list` and `jobs retry` remain).
+    #[serde(default)]
+    pub operators: Vec<String>,
 }
 
 /// A secret setting: never printed.
@@ -131,6 +136,7 @@ impl Default for Config {
             attachment_max_case_bytes: 500 * 1024 * 1024,
             attachment_keep_originals: false,
             retention_days: 20 * 365,
+            operators: Vec::new(),
         }
     }
 }

@@ -17,6 +17,7 @@
 //!   and a `ManualClock`.
 
 pub mod model;
+pub mod operations;
 pub mod repo;
 
 pub use model::JobState;

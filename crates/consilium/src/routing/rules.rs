@@ -522,15 +522,15 @@ pub async fn team_candidates(
            (SELECT professional_id FROM team_members WHERE team_id = $1)
          GROUP BY assigned_expert_id"
     );
-    let open: std::collections::HashMap<String, i64> = run!(tx, |c| sqlx::query_as::<
-        _,
-        (String, i64),
-    >(sqlx::AssertSqlSafe(open_sql.clone()))
-    .bind(&team.id)
-    .fetch_all(c)
-    .await)?
-    .into_iter()
-    .collect();
+    let open: std::collections::HashMap<String, i64> =
+        run!(tx, |c| sqlx::query_as::<_, (String, i64)>(
+            sqlx::AssertSqlSafe(open_sql.clone())
+        )
+        .bind(&team.id)
+        .fetch_all(c)
+        .await)?
+        .into_iter()
+        .collect();
     let absences: Vec<AbsenceRow> = run!(tx, |c| sqlx::query_as::<_, AbsenceRow>(
         "SELECT id, professional_id, from_at, to_at, delegate_id FROM absences
          WHERE to_at > $2 AND professional_id IN

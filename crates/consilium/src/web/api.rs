@@ -4,6 +4,7 @@ use super::AppState;
 use super::account;
 use super::attachments;
 use super::extract::{Auth, Call};
+use super::operations;
 use super::problem::Problem;
 use super::reports;
 use super::routing;
@@ -85,6 +86,8 @@ pub fn routes() -> Router<Arc<AppState>> {
         )
         .route("/directory/offers", get(routing::offers))
         .route("/directory/teams/{id}/board", get(routing::board))
+        .route("/operations/jobs", get(operations::list_jobs))
+        .route("/operations/jobs/{id}/retry", post(operations::retry_job))
         .route("/codes/professions", get(professions))
         .route("/codes/specialties", get(specialties))
         .route("/directory/organisations", get(list_organisations))

@@ -7,6 +7,7 @@ pub mod attachments;
 pub mod extract;
 pub mod metrics;
 pub mod openapi;
+pub mod operations;
 pub mod pages;
 pub mod problem;
 pub mod reports;

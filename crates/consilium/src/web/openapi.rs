@@ -1,6 +1,6 @@
 //! The OpenAPI 3.1 document, served at `/api/openapi.json`.
 
-use super::{account, api, attachments, reports, routing};
+use super::{account, api, attachments, operations, reports, routing};
 use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -108,8 +108,9 @@ impl Modify for Bearer {
         routing::my_routing, routing::put_my_rules, routing::add_absence, routing::delete_absence,
         routing::professional_routing, routing::team_routing, routing::put_team_rules,
         routing::put_team_rota, routing::offers, routing::board,
+        operations::list_jobs, operations::retry_job,
     ),
-    tags((name = "cases"), (name = "attachments"), (name = "patients"), (name = "directory"), (name = "codes"), (name = "account"), (name = "notifications"), (name = "billing"), (name = "reports"), (name = "routing"))
+    tags((name = "cases"), (name = "attachments"), (name = "patients"), (name = "directory"), (name = "codes"), (name = "account"), (name = "notifications"), (name = "billing"), (name = "reports"), (name = "routing"), (name = "operations"))
 )]
 pub struct ApiDoc;
 

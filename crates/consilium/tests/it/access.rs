@@ -214,6 +214,8 @@ enum State {
     OwnerNotification,
     /// An absence of the expert Roux (in 2031).
     ExpertAbsence,
+    /// A dead job of the queue.
+    DeadJob,
 }
 
 impl State {
@@ -239,6 +241,7 @@ impl State {
             "OwnerSession" => OwnerSession,
             "OwnerNotification" => OwnerNotification,
             "ExpertAbsence" => ExpertAbsence,
+            "DeadJob" => DeadJob,
             _ => return Option::None,
         })
     }
@@ -584,6 +587,16 @@ async fn prepare_other(app: &TestApp, w: &World, state: State) -> Option<String>
                 .await
                 .unwrap()
                 .id
+        }
+        State::DeadJob => {
+            let id = consilium::kernel::new_id();
+            app.exec(&format!(
+                "INSERT INTO jobs (id, kind, payload, state, due_at, attempts, max_attempts, last_error, created_at, updated_at) \
+                 VALUES ('{id}', 'mail.send', '{{}}', 'dead', {T0}, 8, 8, 'matrix', {T0}, {T0})"
+            ))
+            .await
+            .unwrap();
+            id
         }
         _ => return Option::None,
     })
