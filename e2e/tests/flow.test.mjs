@@ -44,11 +44,13 @@ async function run(expertName, targetLabel, viaPool, expertOptions = {}, tag = "
 
   // 2. The expert finds it in the inbox, takes it, looks at the photos, asks for information.
   await e.goto(viaPool ? "/cases?view=pool" : "/cases?view=mine");
+  await shot(e, `expert-inbox-${tag}`);
   assert.match(await e.title(), /^\(\d+\)/, "the inbox title counts the cases");
   await e.locator(`a[href="/cases/${id}"]`).click();
   await e.getByRole("button", { name: viaPool ? "Prendre en charge" : "Accepter la demande" }).click();
   await e.waitForURL(/done=accepted/);
   assert.match(await stateOf(e), /En cours/);
+  await shot(e, `expert-case-${tag}`);
   await e.locator("a[data-viewer]").first().click();
   await e.locator(".viewer:not([hidden])").waitFor();
   await e.getByRole("button", { name: "Suivante" }).click();

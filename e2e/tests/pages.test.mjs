@@ -113,7 +113,7 @@ const ROLES = [
   { who: "Petit", role: "requester", pages: ["/cases?view=requested", "/cases/new", "/notifications", "CASE", "DECLINED"] },
   { who: "Roux", role: "expert", pages: ["/cases?view=mine", "/cases?view=pool", "/cases?view=due", "/billing", "/notifications", "CASE", "DECLINED"] },
   { who: "Lefebvre", role: "assigner", pages: ["/cases?view=mine", "BOARD", "/notifications"] },
-  { who: "Martin", role: "admin", pages: ["/cases?view=requested", "/admin/audit", "/admin/audit?action=case.&outcome=denied", "/admin/activity", "/cases/new"] },
+  { who: "Martin", role: "admin", pages: ["/cases?view=requested", "/admin/members", "/admin/audit", "/admin/audit?action=case.&outcome=denied", "/admin/activity", "/cases/new"] },
 ];
 
 test("every main page for every role: no script runs, accessible, screenshotted", async () => {
@@ -144,6 +144,16 @@ test("every main page for every role: no script runs, accessible, screenshotted"
     await s.ctx.close();
   }
   saveJson("pages-report.json", report);
+});
+
+test("the demo sign-in page lists the accounts and passes axe", async () => {
+  const ctx = await browser.newContext({ baseURL: server.url });
+  const p = await ctx.newPage();
+  await p.goto("/auth/login");
+  assert.equal(await p.locator(".demo-accounts form").count(), 8);
+  assert.deepEqual(await axe(p), []);
+  await shot(p, "sign-in-demo");
+  await ctx.close();
 });
 
 test("English is available and French is the default", async () => {

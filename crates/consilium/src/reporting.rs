@@ -52,6 +52,28 @@ pub struct Activity {
     pub decline_reasons: Vec<(String, i64)>,
 }
 
+/// A member of an organisation, as its administrators see them.
+#[derive(Debug, Clone, Serialize)]
+pub struct MemberLine {
+    pub professional: crate::directory::model::Professional,
+    /// `member` or `admin`.
+    pub role: String,
+    /// A password was chosen (an invitation was used, or set by an operator).
+    pub has_password: bool,
+    pub has_second_factor: bool,
+    /// An email address is on file (invitations go there).
+    pub has_email: bool,
+}
+
+#[derive(sqlx::FromRow)]
+struct MemberRow {
+    professional_id: String,
+    role: String,
+    has_password: bool,
+    has_totp: bool,
+    has_email: bool,
+}
+
 #[derive(sqlx::FromRow)]
 struct CaseStat {
     submitted_at: i64,
@@ -171,6 +193,57 @@ impl Platform {
         .await?;
         tx.commit().await?;
         Ok(rows)
+    }
+
+    /// The members of an organisation (administrators only), by name.
+    pub async fn organisation_members(&self, ctx: &Ctx, org: &str) -> Result<Vec<MemberLine>> {
+        let tx = self.db.begin().await?;
+        let mut tx = self
+            .require_org_admin(tx, ctx, org, "organisation.members")
+            .await?;
+        let rows: Vec<MemberRow> = run!(&mut tx, |c| {
+            sqlx::query_as(
+            "SELECT m.professional_id, m.role,
+                    EXISTS (SELECT 1 FROM password_credentials p WHERE p.professional_id = m.professional_id) AS has_password,
+                    EXISTS (SELECT 1 FROM totp_credentials t WHERE t.professional_id = m.professional_id
+                            AND t.confirmed_at IS NOT NULL) AS has_totp,
+                    EXISTS (SELECT 1 FROM professionals p WHERE p.id = m.professional_id
+                            AND p.email IS NOT NULL AND p.email <> '') AS has_email
+             FROM memberships m WHERE m.organisation_id = $1"
+        )
+        .bind(org)
+        .fetch_all(c)
+        .await
+        })?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            if let Some(p) = dir::get_professional(&mut tx, &r.professional_id).await? {
+                out.push(MemberLine {
+                    professional: p,
+                    role: r.role,
+                    has_password: r.has_password,
+                    has_second_factor: r.has_totp,
+                    has_email: r.has_email,
+                });
+            }
+        }
+        out.sort_by(|a, b| {
+            (&a.professional.last_name, &a.professional.first_name)
+                .cmp(&(&b.professional.last_name, &b.professional.first_name))
+        });
+        audit::append(
+            &mut tx,
+            self.now(),
+            &ctx.actor,
+            &[NewEntry::success(
+                "organisation.members",
+                "organisation",
+                org,
+            )],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(out)
     }
 
     /// Activity of an organisation over the last `weeks` weeks: requests its members sent

@@ -412,3 +412,109 @@ both!(board_and_admin_pages_are_for_their_roles, |app| {
     assert!(p.body.contains("<svg") && p.body.contains("Demandes par semaine"));
     assert!(app.audit_count("audit.read", "success").await >= 2);
 });
+
+both!(administrators_manage_members_from_the_page, |app| {
+    app.seed_demo().await;
+    let mut admin = signed_in_2fa(app, "martin").await;
+    let page = admin.get("/admin/members").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(
+        page.body.contains("Julien Petit"),
+        "the MSP's members are listed"
+    );
+    let csrf = page.field("csrf");
+    let before = app.scalar("SELECT COUNT(*) FROM professionals").await;
+    let rpps_ok = consilium::demo::demo_rpps(50);
+    let last = rpps_ok.chars().last().unwrap().to_digit(10).unwrap();
+    let rpps_bad = format!("{}{}", &rpps_ok[..10], (last + 1) % 10);
+    // A wrong RPPS key: refused, what was typed comes back, nothing created.
+    let mut bad = [
+        ("csrf", csrf.as_str()),
+        ("first_name", "Inès"),
+        ("last_name", "Garcia"),
+        ("profession", "60"),
+        ("rpps", rpps_bad.as_str()),
+        ("email", "ines.garcia@demo.consilium.invalid"),
+        ("role", "member"),
+        ("invite", "1"),
+    ];
+    let p = admin.form("/admin/members", &bad).await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.body);
+    assert!(p.body.contains("value=\"Garcia\""));
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM professionals").await,
+        before
+    );
+    bad[4] = ("rpps", rpps_ok.as_str());
+    let p = admin.form("/admin/members", &bad).await;
+    assert_eq!(
+        p.location(),
+        "/admin/members?done=member_invited",
+        "{}",
+        p.body
+    );
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM professionals").await,
+        before + 1
+    );
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM one_time_links WHERE kind = 'invitation'")
+            .await,
+        1,
+        "the invitation link exists (mailed by the mail job)"
+    );
+    let page = admin.get("/admin/members?done=member_invited").await;
+    assert!(page.body.contains("Invitation envoyée") && page.body.contains("Garcia"));
+
+    // Disabling a member ends their sessions at once.
+    let petit = app.me(PETIT).await;
+    let mut nurse = signed_in(app, "petit").await;
+    assert_eq!(nurse.get("/cases").await.status, StatusCode::OK);
+    let p = admin
+        .form(
+            &format!("/admin/members/{petit}/disable"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(p.location(), "/admin/members?done=member_disabled");
+    assert_eq!(nurse.get("/cases").await.location(), "/auth/login");
+    let p = admin
+        .form(
+            &format!("/admin/members/{petit}/enable"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(p.location(), "/admin/members?done=member_enabled");
+
+    // Someone else's member, and non-administrators: refused, nothing changed.
+    let roux = app.me(ROUX).await;
+    let p = admin
+        .form(
+            &format!("/admin/members/{roux}/disable"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert!(p.status.is_client_error(), "{}", p.status);
+    let mut expert = signed_in_2fa(app, "roux").await;
+    assert_eq!(
+        expert.get("/admin/members").await.status,
+        StatusCode::NOT_FOUND
+    );
+    let csrf_e = token(&mut expert, "/cases").await;
+    let p = expert
+        .form(
+            "/admin/members",
+            &[
+                ("csrf", csrf_e.as_str()),
+                ("first_name", "X"),
+                ("last_name", "Y"),
+                ("profession", "10"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM professionals").await,
+        before + 1
+    );
+});

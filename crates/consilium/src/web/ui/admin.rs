@@ -369,3 +369,278 @@ pub async fn activity_page(axum::extract::State(s): S, parts: Parts) -> Response
         },
     )
 }
+
+// ---------- members and invitations ----------
+
+pub struct MemberRowView {
+    pub id: String,
+    pub name: String,
+    pub profession: String,
+    pub ids: String,
+    pub email: bool,
+    pub admin: bool,
+    pub active: bool,
+    pub has_password: bool,
+    pub has_second_factor: bool,
+}
+
+#[derive(Template)]
+#[template(path = "ui/members.html")]
+struct MembersPage {
+    b: Base,
+    notice: Option<String>,
+    error: Option<String>,
+    members: Vec<MemberRowView>,
+    professions: Vec<(String, String)>,
+    specialties: Vec<(String, String)>,
+    f: MemberForm,
+}
+
+#[derive(Deserialize, Default, Clone)]
+pub struct MemberForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    pub first_name: String,
+    #[serde(default)]
+    pub last_name: String,
+    #[serde(default)]
+    pub profession: String,
+    #[serde(default)]
+    pub specialty: String,
+    #[serde(default)]
+    pub rpps: String,
+    #[serde(default)]
+    pub adeli: String,
+    #[serde(default)]
+    pub email: String,
+    #[serde(default)]
+    pub role: String,
+    #[serde(default)]
+    pub invite: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct DoneParams {
+    #[serde(default)]
+    done: Option<String>,
+}
+
+async fn members_response(
+    s: &crate::web::AppState,
+    v: &super::Viewer,
+    org: &str,
+    f: MemberForm,
+    notice: Option<String>,
+    error: Option<(StatusCode, String)>,
+) -> Response {
+    let list = match s.platform.organisation_members(&v.ctx, org).await {
+        Ok(l) => l,
+        Err(e) => return e.into_response(),
+    };
+    let members = list
+        .into_iter()
+        .map(|m| MemberRowView {
+            ids: [
+                m.professional.rpps.as_ref().map(|r| format!("RPPS {r}")),
+                m.professional.adeli.as_ref().map(|a| format!("ADELI {a}")),
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" · "),
+            id: m.professional.id.clone(),
+            name: m.professional.display_name.clone(),
+            profession: m.professional.profession_label.clone(),
+            email: m.has_email,
+            admin: m.role == "admin",
+            active: m.professional.active,
+            has_password: m.has_password,
+            has_second_factor: m.has_second_factor,
+        })
+        .collect();
+    let professions = crate::codes::professions()
+        .values()
+        .map(|p| (p.code.clone(), p.label.clone()))
+        .collect();
+    let mut specialties: Vec<(String, String)> = crate::codes::specialties()
+        .values()
+        .map(|p| (p.code.clone(), p.label.clone()))
+        .collect();
+    specialties.sort_by(|a, b| a.1.cmp(&b.1));
+    let (status, error) = match error {
+        Some((st, e)) => (st, Some(e)),
+        None => (StatusCode::OK, None),
+    };
+    let u = unread(s, v).await;
+    render(
+        status,
+        &MembersPage {
+            b: v.base(v.t("members"), "/admin/members", u),
+            notice,
+            error,
+            members,
+            professions,
+            specialties,
+            f,
+        },
+    )
+}
+
+pub async fn members_page(
+    axum::extract::State(s): S,
+    parts: Parts,
+    Query(q): Query<DoneParams>,
+) -> Response {
+    let v = match viewer(&s, &parts).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let Some(org) = v.admin_orgs.first().cloned() else {
+        return super::not_found(&v);
+    };
+    let notice = q
+        .done
+        .as_deref()
+        .map(|d| v.t(&format!("done_{d}")).to_string())
+        .filter(|t| !t.is_empty());
+    let f = MemberForm {
+        profession: "10".into(),
+        role: "member".into(),
+        invite: Some("1".into()),
+        ..Default::default()
+    };
+    members_response(&s, &v, &org, f, notice, None).await
+}
+
+fn opt(s: &str) -> Option<String> {
+    let t = s.trim();
+    (!t.is_empty()).then(|| t.to_string())
+}
+
+fn refusal(e: &Error) -> Option<StatusCode> {
+    Some(match e {
+        Error::NotFound => StatusCode::NOT_FOUND,
+        Error::Forbidden(_) => StatusCode::FORBIDDEN,
+        Error::Conflict { .. } => StatusCode::CONFLICT,
+        Error::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        Error::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+        _ => return None,
+    })
+}
+
+pub async fn add_member(
+    axum::extract::State(s): S,
+    parts: Parts,
+    body: axum::body::Bytes,
+) -> Response {
+    let v = match viewer(&s, &parts).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let Some(org) = v.admin_orgs.first().cloned() else {
+        return super::not_found(&v);
+    };
+    let f: MemberForm = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    if let Err(r) = v.check_csrf(&s, &f.csrf).await {
+        return r;
+    }
+    let input = crate::directory::model::AddMember {
+        professional: crate::directory::model::NewProfessional {
+            rpps: opt(&f.rpps),
+            adeli: opt(&f.adeli),
+            first_name: f.first_name.clone(),
+            last_name: f.last_name.clone(),
+            profession: f.profession.clone(),
+            specialties: opt(&f.specialty).into_iter().collect(),
+            email: opt(&f.email),
+        },
+        role: if f.role == "admin" {
+            crate::directory::model::MemberRole::Admin
+        } else {
+            crate::directory::model::MemberRole::Member
+        },
+    };
+    let added = match s.platform.admin_add_member(&v.ctx, &org, input).await {
+        Ok(p) => p,
+        Err(e) => {
+            let Some(status) = refusal(&e) else {
+                return e.into_response();
+            };
+            let text = super::error_text(v.lang, &e);
+            return members_response(&s, &v, &org, f, None, Some((status, text))).await;
+        }
+    };
+    if f.invite.is_some() && opt(&f.email).is_some() {
+        if let Err(e) = s.platform.invite(&v.ctx, &added.id).await {
+            let text = super::error_text(v.lang, &e);
+            return members_response(
+                &s,
+                &v,
+                &org,
+                MemberForm::default(),
+                Some(v.t("done_member_added").to_string()),
+                Some((StatusCode::OK, text)),
+            )
+            .await;
+        }
+        return super::see_other("/admin/members?done=member_invited");
+    }
+    super::see_other("/admin/members?done=member_added")
+}
+
+#[derive(Deserialize, Default)]
+struct CsrfOnly {
+    #[serde(default)]
+    csrf: String,
+}
+
+pub async fn member_action(
+    axum::extract::State(s): S,
+    Path((id, action)): Path<(String, String)>,
+    parts: Parts,
+    body: axum::body::Bytes,
+) -> Response {
+    let v = match viewer(&s, &parts).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let Some(org) = v.admin_orgs.first().cloned() else {
+        return super::not_found(&v);
+    };
+    let f: CsrfOnly = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    if let Err(r) = v.check_csrf(&s, &f.csrf).await {
+        return r;
+    }
+    let p = &s.platform;
+    let result = match action.as_str() {
+        "invite" => p.invite(&v.ctx, &id).await.map(|_| "member_invited"),
+        "disable" => p
+            .admin_set_active(&v.ctx, &id, false)
+            .await
+            .map(|_| "member_disabled"),
+        "enable" => p
+            .admin_set_active(&v.ctx, &id, true)
+            .await
+            .map(|_| "member_enabled"),
+        _ => Err(Error::NotFound),
+    };
+    match result {
+        Ok(done) => super::see_other(&format!("/admin/members?done={done}")),
+        Err(e) => {
+            let Some(status) = refusal(&e) else {
+                return e.into_response();
+            };
+            let text = super::error_text(v.lang, &e);
+            members_response(
+                &s,
+                &v,
+                &org,
+                MemberForm::default(),
+                None,
+                Some((status, text)),
+            )
+            .await
+        }
+    }
+}

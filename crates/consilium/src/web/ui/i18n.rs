@@ -46,6 +46,7 @@ pub fn field_label(lang: Lang, field: &str) -> String {
 /// (key, French, English), sorted by key (a test checks).
 pub static WORDS: &[(&str, &str, &str)] = &[
     ("account", "Mon compte", "My account"),
+    ("account_state", "Compte", "Account"),
     ("act_accept", "Accepter la demande", "Accept the request"),
     ("act_answer", "Répondre", "Answer"),
     ("act_assign", "Attribuer", "Assign"),
@@ -83,6 +84,7 @@ pub static WORDS: &[(&str, &str, &str)] = &[
         "Ajouter des photos ou des documents",
         "Add photos or documents",
     ),
+    ("add_member", "Ajouter un membre", "Add a member"),
     ("answer_context", "Contexte retenu", "Context"),
     ("answer_text", "Avis", "Opinion"),
     ("assignee", "Expert", "Expert"),
@@ -180,6 +182,8 @@ pub static WORDS: &[(&str, &str, &str)] = &[
         "Request declined by the expert",
     ),
     ("denied", "Refusé", "Denied"),
+    ("disable", "Désactiver", "Disable"),
+    ("disabled", "Désactivé", "Disabled"),
     ("done_accepted", "Demande acceptée.", "Request accepted."),
     (
         "done_answered",
@@ -219,6 +223,22 @@ pub static WORDS: &[(&str, &str, &str)] = &[
         "Question envoyée au demandeur.",
         "Question sent to the requester.",
     ),
+    ("done_member_added", "Membre ajouté.", "Member added."),
+    (
+        "done_member_disabled",
+        "Compte désactivé : ses sessions sont fermées.",
+        "Account disabled: its sessions are ended.",
+    ),
+    (
+        "done_member_enabled",
+        "Compte réactivé.",
+        "Account enabled.",
+    ),
+    (
+        "done_member_invited",
+        "Invitation envoyée.",
+        "Invitation sent.",
+    ),
     ("done_message", "Message envoyé.", "Message sent."),
     (
         "done_signed",
@@ -229,6 +249,7 @@ pub static WORDS: &[(&str, &str, &str)] = &[
     ("done_uploaded", "Fichiers ajoutés.", "Files added."),
     ("download_pdf", "Télécharger le PDF", "Download the PDF"),
     ("due_soon", "à échéance sous 48 h", "due within 48 h"),
+    ("email", "Adresse électronique", "Email address"),
     ("empty_board", "Aucune demande ouverte.", "No open request."),
     (
         "empty_due",
@@ -250,6 +271,7 @@ pub static WORDS: &[(&str, &str, &str)] = &[
         "Vous n'avez pas encore envoyé de demande.",
         "You have not sent a request yet.",
     ),
+    ("enable", "Réactiver", "Enable"),
     (
         "err_choose_target",
         "choisissez une équipe ou un expert",
@@ -377,6 +399,7 @@ pub static WORDS: &[(&str, &str, &str)] = &[
         "Drag and drop or choose files; on a phone, take a photo. Metadata (GPS) is removed.",
     ),
     ("filter", "Filtrer", "Filter"),
+    ("first_name", "Prénom", "First name"),
     ("follow_up", "Suivi proposé", "Suggested follow-up"),
     ("form_expired", "Formulaire expiré", "Form expired"),
     (
@@ -388,6 +411,11 @@ pub static WORDS: &[(&str, &str, &str)] = &[
     ("from", "Du", "From"),
     ("full_screen", "Plein écran", "Full screen"),
     ("given_names", "Prénoms", "Given names"),
+    (
+        "go_to_actions",
+        "Aller aux actions ↓",
+        "Go to the actions ↓",
+    ),
     (
         "identity_provisional",
         "identité provisoire",
@@ -408,6 +436,11 @@ pub static WORDS: &[(&str, &str, &str)] = &[
         "ins_hint",
         "15 caractères ; la clé est vérifiée.",
         "15 characters; the key is checked.",
+    ),
+    (
+        "invite_now",
+        "Envoyer l'invitation par courriel maintenant",
+        "Send the invitation by email now",
     ),
     (
         "kind_advice",
@@ -441,6 +474,7 @@ pub static WORDS: &[(&str, &str, &str)] = &[
         "répondues en 7 jours",
         "answered within 7 days",
     ),
+    ("last_name", "Nom", "Last name"),
     (
         "live_changed",
         "Cette demande a changé.",
@@ -449,6 +483,12 @@ pub static WORDS: &[(&str, &str, &str)] = &[
     ("logout", "Se déconnecter", "Sign out"),
     ("medecin_traitant", "Médecin traitant", "Regular doctor"),
     ("member", "Membre", "Member"),
+    ("members", "Membres", "Members"),
+    (
+        "members_caption",
+        "Membres de votre organisation",
+        "Your organisation's members",
+    ),
     (
         "msg_info_reply",
         "a répondu à la demande de complément",
@@ -497,6 +537,7 @@ pub static WORDS: &[(&str, &str, &str)] = &[
         "No notification.",
     ),
     ("none", "aucun", "none"),
+    ("not_signed_in_yet", "Jamais connecté", "Never signed in"),
     ("notifications", "Notifications", "Notifications"),
     ("object", "Objet", "Object"),
     ("older", "Entrées plus anciennes", "Older entries"),
@@ -534,6 +575,7 @@ pub static WORDS: &[(&str, &str, &str)] = &[
         "Visit still needed",
     ),
     ("overdue", "en retard", "overdue"),
+    ("password_set", "Mot de passe choisi", "Password chosen"),
     ("patient", "Patient", "Patient"),
     (
         "patient_informed",
@@ -568,6 +610,7 @@ pub static WORDS: &[(&str, &str, &str)] = &[
         "Preview the report (PDF)",
     ),
     ("previous", "Précédente", "Previous"),
+    ("profession", "Profession", "Profession"),
     (
         "provide_info_hint",
         "Ajoutez d'abord les fichiers demandés ci-contre, puis répondez.",
@@ -586,6 +629,9 @@ pub static WORDS: &[(&str, &str, &str)] = &[
         "Demandes par semaine",
         "Requests per week",
     ),
+    ("role", "Rôle", "Role"),
+    ("role_admin", "Administrateur", "Administrator"),
+    ("role_member", "Membre", "Member"),
     (
         "routine",
         "Non urgent (réponse sous 7 jours)",
@@ -596,7 +642,17 @@ pub static WORDS: &[(&str, &str, &str)] = &[
         "Enregistrer cet avis comme modèle",
         "Save this opinion as a template",
     ),
+    (
+        "second_factor_set",
+        "second facteur actif",
+        "second factor enrolled",
+    ),
     ("send", "Envoyer", "Send"),
+    (
+        "send_invitation",
+        "Envoyer une invitation",
+        "Send an invitation",
+    ),
     (
         "send_now",
         "Envoyer sans pièce jointe",

@@ -61,6 +61,11 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/billing", get(cases::billing_page))
         .route("/teams/{id}", get(admin::team_board))
         .route("/admin/audit", get(admin::audit_page))
+        .route(
+            "/admin/members",
+            get(admin::members_page).post(admin::add_member),
+        )
+        .route("/admin/members/{id}/{action}", post(admin::member_action))
         .route("/admin/activity", get(admin::activity_page))
         .route("/patient-information", get(new_request::information_sheet))
 }
