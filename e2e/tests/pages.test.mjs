@@ -111,7 +111,7 @@ test("hostile text in every free-text field, written through the interface", asy
 
 const ROLES = [
   { who: "Petit", role: "requester", pages: ["/cases?view=requested", "/cases/new", "/notifications", "CASE", "DECLINED"] },
-  { who: "Roux", role: "expert", pages: ["/cases?view=mine", "/cases?view=pool", "/cases?view=due", "/billing", "/notifications", "CASE", "DECLINED"] },
+  { who: "Roux", role: "expert", pages: ["/cases?view=mine", "/me/availability", "/cases?view=pool", "/cases?view=due", "/billing", "/notifications", "CASE", "DECLINED"] },
   { who: "Lefebvre", role: "assigner", pages: ["/cases?view=mine", "BOARD", "/notifications"] },
   { who: "Martin", role: "admin", pages: ["/cases?view=requested", "/admin/members", "/admin/audit", "/admin/audit?action=case.&outcome=denied", "/admin/activity", "/cases/new"] },
 ];

@@ -518,3 +518,107 @@ both!(administrators_manage_members_from_the_page, |app| {
         before + 1
     );
 });
+
+both!(the_form_offers_only_those_who_would_accept, |app| {
+    app.seed_demo().await;
+    let roux = app.me(ROUX).await;
+    let mut b = signed_in(app, "petit").await;
+    let page = b.get("/cases/new").await;
+    assert!(
+        page.body.contains(&format!("value=\"expert:{roux}\"")),
+        "Roux accepts nurses"
+    );
+    assert!(
+        page.body.contains("pas encore de délai connu")
+            || page.body.contains("répond habituellement en")
+    );
+    // Roux stops accepting nurses (TRE_G15 60): he is no longer offered to the nurse.
+    let (s, v) = app
+        .put(ROUX, "/api/v1/me/acceptance-rules", serde_json::json!({"professions": ["10", "50"], "departements": [], "regions": [], "postcodes": [], "max_open": null}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let page = b.get("/cases/new").await;
+    assert!(
+        !page.body.contains(&format!("value=\"expert:{roux}\"")),
+        "Roux is not offered any more"
+    );
+    // A doctor still gets him.
+    let mut gp = signed_in_2fa(app, "martin").await;
+    let page = gp.get("/cases/new").await;
+    assert!(page.body.contains(&format!("value=\"expert:{roux}\"")));
+});
+
+both!(experts_set_their_availability_from_the_page, |app| {
+    app.seed_demo().await;
+    let fontaine = app.me("csl_demo_fontaine").await;
+    let mut e = signed_in_2fa(app, "roux").await;
+    let page = e.get("/me/availability").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let csrf = page.field("csrf");
+    // Dates in Europe/Paris, from the injected clock.
+    let today = consilium::billing::model::paris_date(app.platform.now());
+    let d = |n: i64| (today + time::Duration::days(n)).to_string();
+    let (from, to) = (d(2), d(4));
+    // The end before the start: refused with the field, nothing stored.
+    let p = e
+        .form(
+            "/me/availability/absence",
+            &[
+                ("csrf", csrf.as_str()),
+                ("from", to.as_str()),
+                ("to", from.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.body);
+    assert!(p.body.contains("À corriger"));
+    let absences = "SELECT COUNT(*) FROM absences";
+    let before = app.scalar(absences).await;
+    let p = e
+        .form(
+            "/me/availability/absence",
+            &[
+                ("csrf", csrf.as_str()),
+                ("from", from.as_str()),
+                ("to", to.as_str()),
+                ("delegate_id", fontaine.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(
+        p.location(),
+        "/me/availability?done=absence_added",
+        "{}",
+        p.body
+    );
+    assert_eq!(app.scalar(absences).await, before + 1);
+    let page = e.get("/me/availability?done=absence_added").await;
+    assert!(page.body.contains("Absence enregistrée") && page.body.contains("Fontaine"));
+    // Rules through the form: doctors only; the nurse no longer gets Roux.
+    let roux = app.me(ROUX).await;
+    let p = e
+        .form(
+            "/me/availability/rules",
+            &[
+                ("csrf", csrf.as_str()),
+                ("professions", "10"),
+                ("departements", ""),
+                ("max_open", ""),
+            ],
+        )
+        .await;
+    assert_eq!(
+        p.location(),
+        "/me/availability?done=rules_saved",
+        "{}",
+        p.body
+    );
+    let mut nurse = signed_in(app, "petit").await;
+    let page = nurse.get("/cases/new").await;
+    assert!(!page.body.contains(&format!("value=\"expert:{roux}\"")));
+    // Not for those who never receive requests.
+    assert_eq!(
+        nurse.get("/me/availability").await.status,
+        StatusCode::NOT_FOUND
+    );
+});

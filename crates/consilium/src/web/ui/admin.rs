@@ -2,9 +2,6 @@
 //! log with filters, and its activity with charts drawn on the server (SVG).
 
 use super::{Base, S, render, unread, viewer};
-use crate::cases::CaseState;
-use crate::cases::repo::View;
-use crate::cases::service::ListQuery;
 use crate::kernel::{Error, Timestamp};
 use crate::reporting::{Activity, AuditFilter};
 use askama::Template;
@@ -16,10 +13,21 @@ use serde::Deserialize;
 
 pub struct MemberLine {
     pub name: String,
-    pub open: usize,
-    pub oldest_days: i64,
-    pub due_soon: usize,
-    pub overdue: usize,
+    pub open: i64,
+    pub everywhere: i64,
+    pub oldest: String,
+    pub absent: Option<String>,
+    pub on_call: Option<bool>,
+    pub assigner_only: bool,
+}
+
+pub struct BoardLine {
+    pub id: String,
+    pub number: String,
+    pub state_label: &'static str,
+    pub state: String,
+    pub who: String,
+    pub deadline: String,
 }
 
 #[derive(Template)]
@@ -28,11 +36,20 @@ struct BoardPage {
     b: Base,
     team: String,
     policy: &'static str,
-    pool: usize,
-    due_soon: usize,
-    overdue: usize,
+    open: i64,
+    pool: i64,
+    pool_oldest: String,
     members: Vec<MemberLine>,
-    cases: Vec<super::cases::CaseLine>,
+    due_soon: Vec<BoardLine>,
+    overdue: Vec<BoardLine>,
+}
+
+fn age(lang: super::Lang, seconds: Option<i64>) -> String {
+    match seconds {
+        None => "—".into(),
+        Some(s) if s < 86_400 => format!("{} h", s / 3600),
+        Some(s) => format!("{} {}", s / 86_400, super::i18n::t(lang, "days")),
+    }
 }
 
 pub async fn team_board(
@@ -44,110 +61,69 @@ pub async fn team_board(
         Ok(v) => v,
         Err(r) => return r,
     };
-    let Some(team) = v
-        .teams
-        .iter()
-        .find(|t| {
-            t.id == team_id
-                && t.members
-                    .iter()
-                    .any(|m| m.professional_id == v.me.id && m.is_assigner)
-        })
-        .cloned()
-    else {
-        return super::not_found(&v);
-    };
-    let all = match s
-        .platform
-        .list_cases(
-            &v.ctx,
-            ListQuery {
-                view: View::Team,
-                states: None,
-                overdue: false,
-                after: None,
-                limit: 500,
-            },
-        )
-        .await
-    {
-        Ok(x) => x,
+    let board = match s.platform.team_board(&v.ctx, &team_id).await {
+        Ok(b) => b,
+        Err(Error::NotFound | Error::Forbidden(_)) => return super::not_found(&v),
         Err(e) => return e.into_response(),
     };
-    let now = s.platform.now().micros();
-    let soon = now + 48 * 3600 * 1_000_000;
-    let open: Vec<_> = all
-        .iter()
-        .filter(|c| c.team_id.as_deref() == Some(team.id.as_str()))
-        .filter(|c| CaseState::parse(&c.state).is_some_and(|st| st.is_open()))
-        .collect();
-    let is_due = |c: &crate::cases::service::CaseSummary| {
-        !c.overdue && c.deadline_at.is_some_and(|d| d.micros() <= soon)
-    };
-    let members = team
+    let names: std::collections::HashMap<&str, &str> = board
         .members
         .iter()
-        .map(|m| {
-            let theirs: Vec<_> = open
-                .iter()
-                .filter(|c| c.assigned_expert_id.as_deref() == Some(m.professional_id.as_str()))
-                .collect();
-            let oldest = theirs
-                .iter()
-                .filter_map(|c| c.submitted_at)
-                .map(|t| (now - t.micros()) / (24 * 3600 * 1_000_000))
-                .max()
-                .unwrap_or(0);
-            MemberLine {
-                name: m.display_name.clone(),
-                open: theirs.len(),
-                oldest_days: oldest,
-                due_soon: theirs.iter().filter(|c| is_due(c)).count(),
-                overdue: theirs.iter().filter(|c| c.overdue).count(),
-            }
+        .map(|m| (m.professional_id.as_str(), m.display_name.as_str()))
+        .collect();
+    let line = |c: &crate::routing::board::BoardCase| BoardLine {
+        id: c.id.clone(),
+        number: c.number.clone(),
+        state_label: super::cases::state_label(v.lang, &c.state),
+        state: c.state.clone(),
+        who: c
+            .assigned_expert_id
+            .as_deref()
+            .and_then(|id| names.get(id).map(|n| n.to_string()))
+            .unwrap_or_else(|| v.t("in_pool").to_string()),
+        deadline: c
+            .deadline_at
+            .map(crate::web::pages::paris)
+            .unwrap_or_default(),
+    };
+    let members = board
+        .members
+        .iter()
+        .map(|m| MemberLine {
+            name: m.display_name.clone(),
+            open: m.open_cases,
+            everywhere: m.open_cases_everywhere,
+            oldest: age(v.lang, m.oldest_age_seconds),
+            absent: m.absent_until.map(|t| {
+                let until = crate::web::pages::paris(t);
+                match &m.delegate {
+                    Some(d) => format!("{until} ({} {})", v.t("delegate"), d.display_name),
+                    None => until,
+                }
+            }),
+            on_call: m.on_call_now,
+            assigner_only: m.is_assigner && !m.is_member,
         })
         .collect();
-    let pool = open
-        .iter()
-        .filter(|c| c.assigned_expert_id.is_none())
-        .count();
-    let due_soon = open.iter().filter(|c| is_due(c)).count();
-    let overdue = open.iter().filter(|c| c.overdue).count();
-    let mut lines: Vec<_> = open.iter().map(|c| board_line(&v, c)).collect();
-    lines.sort_by_key(|l| std::cmp::Reverse(l.overdue));
     let u = unread(&s, &v).await;
     render(
         StatusCode::OK,
         &BoardPage {
             b: v.base(
-                format!("{} · {}", v.t("board"), team.name),
-                format!("/teams/{}", team.id),
+                format!("{} · {}", v.t("board"), board.name),
+                format!("/teams/{}", board.team_id),
                 u,
             ),
-            policy: v.t(&format!("policy_{}", team.policy)),
-            team: team.name.clone(),
-            pool,
-            due_soon,
-            overdue,
+            policy: v.t(&format!("policy_{}", board.policy)),
+            team: board.name.clone(),
+            open: board.open_cases,
+            pool: board.pool.count,
+            pool_oldest: age(v.lang, board.pool.oldest_age_seconds),
             members,
-            cases: lines,
+            due_soon: board.due_soon.iter().map(line).collect(),
+            overdue: board.overdue.iter().map(line).collect(),
         },
     )
-}
-
-fn board_line(v: &super::Viewer, c: &crate::cases::service::CaseSummary) -> super::cases::CaseLine {
-    super::cases::CaseLine {
-        id: c.id.clone(),
-        number: c.number.clone(),
-        state_label: super::cases::state_label(v.lang, &c.state),
-        state: c.state.clone(),
-        urgent: c.urgency == "urgent",
-        patient: c.patient_name.clone(),
-        reason: c.reason.clone(),
-        who: c.requester_name.clone(),
-        deadline: c.deadline_at.map(crate::web::pages::paris),
-        overdue: c.overdue,
-    }
 }
 
 #[derive(Deserialize, Default)]

@@ -10,6 +10,7 @@
 //! updates (it polls a small JSON endpoint).
 
 pub mod admin;
+pub mod availability;
 pub mod cases;
 pub mod i18n;
 pub mod new_request;
@@ -59,6 +60,12 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/live", get(cases::live_counts))
         .route("/notifications", get(cases::notifications_page))
         .route("/billing", get(cases::billing_page))
+        .route("/me/availability", get(availability::availability_page))
+        .route("/me/availability/{action}", post(availability::post))
+        .route(
+            "/me/availability/absences/{id}/delete",
+            post(availability::delete_absence),
+        )
         .route("/teams/{id}", get(admin::team_board))
         .route("/admin/audit", get(admin::audit_page))
         .route(

@@ -110,40 +110,61 @@ async fn form_response(
             .map(|s| s.label.clone())
             .unwrap_or_else(|| code.to_string())
     };
-    let mut specialties: BTreeMap<String, String> = BTreeMap::new();
-    let teams: Vec<TargetOption> = p
+    // The specialties someone answers in: every team's, every expert's.
+    let mut present: std::collections::BTreeSet<String> = p
         .list_teams(None)
         .await
         .unwrap_or_default()
         .into_iter()
-        .filter(|t| !t.members.iter().all(|m| m.professional_id == v.me.id))
-        .map(|t| {
-            specialties.insert(t.specialty.clone(), label(&t.specialty));
-            TargetOption {
-                value: format!("team:{}", t.id),
-                label: format!("{} — {}", t.name, label(&t.specialty)),
-                specialty: t.specialty.clone(),
-                id: t.id,
-            }
-        })
+        .map(|t| t.specialty)
         .collect();
-    let experts: Vec<TargetOption> = p
-        .search_professionals(None, None, true, None, 200)
+    for e in p
+        .search_professionals(None, None, true, None, 500)
         .await
         .unwrap_or_default()
-        .into_iter()
-        .filter(|e| e.id != v.me.id && e.active && !e.specialties.is_empty())
-        .map(|e| {
-            let sp = e.specialties.first().cloned().unwrap_or_default();
-            specialties.insert(sp.clone(), label(&sp));
-            TargetOption {
-                value: format!("expert:{}", e.id),
-                label: format!("{} — {}", e.display_name, label(&sp)),
-                specialty: sp,
-                id: e.id,
-            }
-        })
-        .collect();
+    {
+        present.extend(e.specialties);
+    }
+    // For each, only the teams and experts that would accept this requester's request now
+    // (acceptance rules, load caps, absences), with their usual delay.
+    let mut specialties: BTreeMap<String, String> = BTreeMap::new();
+    let mut teams = Vec::new();
+    let mut experts = Vec::new();
+    for sp in present {
+        let Ok(offers) = p.search_offers(&v.ctx, &sp, 200).await else {
+            continue;
+        };
+        if offers.teams.is_empty() && offers.experts.is_empty() {
+            continue;
+        }
+        specialties.insert(sp.clone(), label(&sp));
+        for t in offers.teams {
+            teams.push(TargetOption {
+                value: format!("team:{}", t.team.id),
+                label: format!(
+                    "{} — {} · {}",
+                    t.team.name,
+                    label(&sp),
+                    delay_label(v.lang, t.expected_delay_seconds)
+                ),
+                specialty: sp.clone(),
+                id: t.team.id,
+            });
+        }
+        for e in offers.experts {
+            experts.push(TargetOption {
+                value: format!("expert:{}", e.professional.id),
+                label: format!(
+                    "{} — {} · {}",
+                    e.professional.display_name,
+                    label(&sp),
+                    delay_label(v.lang, e.expected_delay_seconds)
+                ),
+                specialty: sp.clone(),
+                id: e.professional.id,
+            });
+        }
+    }
     let mut specialties: Vec<(String, String)> = specialties.into_iter().collect();
     specialties.sort_by(|a, b| a.1.cmp(&b.1));
     let (status, error) = match error {
@@ -163,6 +184,22 @@ async fn form_response(
             experts,
         },
     )
+}
+
+/// "usually answers in 2 days" from a median delay (none: no history yet).
+fn delay_label(lang: Lang, seconds: Option<i64>) -> String {
+    let t = |k| super::i18n::t(lang, k);
+    match seconds {
+        None => t("delay_unknown").to_string(),
+        Some(s) if s < 3600 => format!("{} < 1 h", t("delay_usual")),
+        Some(s) if s < 48 * 3600 => format!("{} {} h", t("delay_usual"), (s + 1800) / 3600),
+        Some(s) => format!(
+            "{} {} {}",
+            t("delay_usual"),
+            (s + 43_200) / 86_400,
+            t("days_long")
+        ),
+    }
 }
 
 pub async fn form_page(axum::extract::State(s): S, parts: Parts) -> Response {
