@@ -1,6 +1,6 @@
-//! A whole week per team policy (issue 5), hour by hour with the `ManualClock`, on SQLite
-//! and PostgreSQL: every offer, hand-over to the assigner, reminder, escalation and expiry
-//! happens once, at its hour, to the right person. (`deadlines.rs` covers a case assigned
+//! A whole week per team policy (issue 5: `auto_assign`, `moderated`, `hybrid`), hour by
+//! hour with the `ManualClock`, on SQLite and PostgreSQL: every offer, hand-over to the
+//! assigner, reminder, escalation and expiry happens once, at its hour, to the right person. (`deadlines.rs` covers a case assigned
 //! in a self-service team, with the mails.)
 
 use crate::harness::TestApp;
@@ -288,4 +288,100 @@ crate::both!(moderated_week, |app| {
         let (_, c) = app.get(PETIT, &format!("/api/v1/cases/{id}")).await;
         assert_eq!(c["state"], "expired");
     }
+});
+
+crate::both!(hybrid_week, |app| {
+    app.seed_demo().await;
+    app.run_jobs().await;
+    // Members may claim for 24 hours; then the platform offers it, 20 hours per member.
+    let t = team(app, TeamPolicy::Hybrid, 20).await;
+    let (roux, fontaine, lefebvre, petit) = (
+        app.me(ROUX).await,
+        app.me(FONTAINE).await,
+        app.me(LEFEBVRE).await,
+        app.me(PETIT).await,
+    );
+    // A: nobody claims nor accepts. B: Fontaine claims it after 3 hours.
+    let a = app.submitted_case(PETIT, json!({"team_id": t})).await;
+    let b = app.submitted_case(PETIT, json!({"team_id": t})).await;
+    let (a, b) = (
+        a["id"].as_str().unwrap().to_string(),
+        b["id"].as_str().unwrap().to_string(),
+    );
+    let claim = format!("/api/v1/cases/{b}/accept");
+    let lines = week(app, &[a.clone(), b.clone()], |h| {
+        let path = claim.clone();
+        async move {
+            if h == 3 {
+                app.ok(FONTAINE, &path, json!({})).await;
+            }
+        }
+    })
+    .await;
+    let us = HOUR * MICROS_PER_SECOND;
+    let submitted = app
+        .scalar(&format!("SELECT submitted_at FROM cases WHERE id = '{a}'"))
+        .await;
+    let sql = format!(
+        "SELECT expert_id, offered_at, until_at, outcome FROM case_offers WHERE case_id = '{a}' ORDER BY offered_at"
+    );
+    let q = sqlx::AssertSqlSafe(sql);
+    let offers: Vec<(String, i64, i64, Option<String>)> =
+        crate::with_pool!(app.db(), |p| sqlx::query_as(q).fetch_all(p).await).unwrap();
+    let mut offered: Vec<&str> = offers.iter().map(|o| o.0.as_str()).collect();
+    offered.sort_unstable();
+    let mut members = vec![roux.as_str(), fontaine.as_str(), lefebvre.as_str()];
+    members.sort_unstable();
+    assert_eq!(
+        offered, members,
+        "each member once, after the pool's 24 hours"
+    );
+    assert!(
+        (24 * us..=25 * us).contains(&(offers[0].1 - submitted)),
+        "{offers:?}"
+    );
+    for o in &offers {
+        assert_eq!(o.2 - o.1, 20 * us);
+        assert_eq!(o.3.as_deref(), Some("lapsed"));
+    }
+    for w in offers.windows(2) {
+        assert!((0..=us).contains(&(w[1].1 - w[0].2)), "{offers:?}");
+    }
+    let notes_a = notes(app, &a).await;
+    let handed: Vec<_> = notes_a.iter().filter(|n| n.1 == "to_assign").collect();
+    assert_eq!(handed.len(), 1);
+    assert_eq!(handed[0].0, lefebvre);
+    assert!((0..=us).contains(&(handed[0].2 - offers[2].2)));
+    // At D+3 the third member offered it holds it (offered about 66 hours in): reminded
+    // alone; at D+5 it is back in the pool: every member is; then the assigner, then the
+    // requester.
+    assert!(offers[2].1 - submitted < 72 * us && offers[2].2 - submitted > 72 * us);
+    let mut expected = vec![entry(72, &offers[2].0, "reminder")];
+    for m in &members {
+        expected.push(entry(120, m, "reminder"));
+    }
+    expected.push(entry(144, &lefebvre, "escalated"));
+    expected.push(entry(168, &petit, "expired"));
+    let timers: Vec<(i64, String, String)> = lines[0]
+        .iter()
+        .filter(|x| !["offered", "to_assign"].contains(&x.2.as_str()))
+        .cloned()
+        .collect();
+    assert_eq!(timers, expected);
+    // B: claimed within the pool's hours, never offered.
+    assert_eq!(
+        lines[1],
+        vec![
+            entry(72, &fontaine, "reminder"),
+            entry(120, &fontaine, "reminder"),
+            entry(144, &lefebvre, "escalated"),
+            entry(168, &petit, "expired"),
+        ]
+    );
+    let offered_b = app
+        .scalar(&format!(
+            "SELECT COUNT(*) FROM case_offers WHERE case_id = '{b}'"
+        ))
+        .await;
+    assert_eq!(offered_b, 0);
 });
