@@ -112,7 +112,7 @@ test("hostile text in every free-text field, written through the interface", asy
 const ROLES = [
   { who: "Petit", role: "requester", pages: ["/cases?view=requested", "/cases/new", "/notifications", "CASE", "DECLINED"] },
   { who: "Roux", role: "expert", pages: ["/cases?view=mine", "/me/availability", "/cases?view=pool", "/cases?view=due", "/billing", "/notifications", "CASE", "DECLINED"] },
-  { who: "Lefebvre", role: "assigner", pages: ["/cases?view=mine", "BOARD", "/notifications"] },
+  { who: "Lefebvre", role: "assigner", pages: ["/cases?view=mine", "/cases?view=team", "BOARD", "SETTINGS", "/notifications"] },
   { who: "Martin", role: "admin", pages: ["/cases?view=requested", "/admin/members", "/admin/audit", "/admin/audit?action=case.&outcome=denied", "/admin/activity", "/cases/new"] },
 ];
 
@@ -125,10 +125,10 @@ test("every main page for every role: no script runs, accessible, screenshotted"
     for (let path of r.pages) {
       if (path === "CASE") path = `/cases/${caseId}`;
       if (path === "DECLINED") path = `/cases/${declinedId}`;
-      if (path === "BOARD") {
+      if (path === "BOARD" || path === "SETTINGS") {
         await p.goto("/cases");
         const link = p.locator('header a[href^="/teams/"]').first();
-        path = await link.getAttribute("href");
+        path = (await link.getAttribute("href")) + (path === "SETTINGS" ? "/settings" : "");
       }
       const resp = await p.goto(path);
       const status = resp.status();

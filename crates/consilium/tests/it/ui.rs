@@ -622,3 +622,95 @@ both!(experts_set_their_availability_from_the_page, |app| {
         StatusCode::NOT_FOUND
     );
 });
+
+both!(administrators_set_a_teams_rules_and_rota, |app| {
+    app.seed_demo().await;
+    let team = app.team_id("csl_demo_lefebvre").await;
+    let roux = app.me(ROUX).await;
+    let mut admin = signed_in_2fa(app, "lefebvre").await;
+    let path = format!("/teams/{team}/settings");
+    let page = admin.get(&path).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let csrf = page.field("csrf");
+    let today = consilium::billing::model::paris_date(app.platform.now());
+    let tomorrow = (today + time::Duration::days(1)).to_string();
+    let from = format!("{tomorrow}T08:00");
+    let to = format!("{tomorrow}T20:00");
+    // The end before the start: refused, nothing stored.
+    let p = admin
+        .form(
+            &format!("{path}/add-slot"),
+            &[
+                ("csrf", csrf.as_str()),
+                ("professional_id", roux.as_str()),
+                ("from", to.as_str()),
+                ("to", from.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.body);
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM rota_slots").await, 0);
+    let p = admin
+        .form(
+            &format!("{path}/add-slot"),
+            &[
+                ("csrf", csrf.as_str()),
+                ("professional_id", roux.as_str()),
+                ("from", from.as_str()),
+                ("to", to.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(
+        p.location(),
+        format!("{path}?done=rota_saved"),
+        "{}",
+        p.body
+    );
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM rota_slots").await, 1);
+    let page = admin.get(&path).await;
+    assert!(
+        page.body.contains("08:00") && page.body.contains("Roux"),
+        "Paris wall-clock time shown"
+    );
+    let p = admin
+        .form(
+            &format!("{path}/remove-slot"),
+            &[("csrf", csrf.as_str()), ("index", "0")],
+        )
+        .await;
+    assert_eq!(p.location(), format!("{path}?done=rota_saved"));
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM rota_slots").await, 0);
+    let p = admin
+        .form(
+            &format!("{path}/rules"),
+            &[
+                ("csrf", csrf.as_str()),
+                ("professions", "10"),
+                ("regions", "75"),
+                ("max_open", "30"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        p.location(),
+        format!("{path}?done=rules_saved"),
+        "{}",
+        p.body
+    );
+    // Members who do not administer the organisation: not found, nothing changed.
+    let mut member = signed_in_2fa(app, "roux").await;
+    assert_eq!(member.get(&path).await.status, StatusCode::NOT_FOUND);
+    let csrf_m = token(&mut member, "/cases").await;
+    let p = member
+        .form(&format!("{path}/rules"), &[("csrf", csrf_m.as_str())])
+        .await;
+    assert_eq!(p.status, StatusCode::NOT_FOUND);
+    let (_, v) = app
+        .get(
+            "csl_demo_lefebvre",
+            &format!("/api/v1/directory/teams/{team}/routing"),
+        )
+        .await;
+    assert_eq!(v["rules"]["max_open"], 30, "{v}");
+});

@@ -34,6 +34,7 @@ pub struct BoardLine {
 #[template(path = "ui/board.html")]
 struct BoardPage {
     b: Base,
+    team_id: String,
     team: String,
     policy: &'static str,
     open: i64,
@@ -115,6 +116,7 @@ pub async fn team_board(
                 u,
             ),
             policy: v.t(&format!("policy_{}", board.policy)),
+            team_id: board.team_id.clone(),
             team: board.name.clone(),
             open: board.open_cases,
             pool: board.pool.count,

@@ -41,6 +41,41 @@ pub struct DoneParams {
     done: Option<String>,
 }
 
+impl DoneParams {
+    pub fn done(&self) -> Option<&str> {
+        self.done.as_deref()
+    }
+}
+
+/// Acceptance rules from the rules form (checked professions, comma-separated lists).
+pub fn rules_from_form(pairs: &[(String, String)]) -> Result<AcceptanceRules, Error> {
+    let get = |k: &str| {
+        pairs
+            .iter()
+            .find(|(a, _)| a == k)
+            .map(|(_, b)| b.clone())
+            .unwrap_or_default()
+    };
+    let max_open = match get("max_open").trim() {
+        "" => None,
+        m => Some(
+            m.parse::<u32>()
+                .map_err(|_| Error::invalid("max_open", "a whole number"))?,
+        ),
+    };
+    Ok(AcceptanceRules {
+        professions: pairs
+            .iter()
+            .filter(|(k, _)| k == "professions")
+            .map(|(_, x)| x.clone())
+            .collect(),
+        departements: list(&get("departements")),
+        regions: list(&get("regions")),
+        postcodes: list(&get("postcodes")),
+        max_open,
+    })
+}
+
 fn list(s: &str) -> Vec<String> {
     s.split([',', ' ', ';'])
         .map(|x| x.trim().to_uppercase())
@@ -179,24 +214,7 @@ pub async fn post(
     let result: Result<&str, Error> = async {
         match action.as_str() {
             "rules" => {
-                let max_open = match get("max_open").trim() {
-                    "" => None,
-                    m => Some(
-                        m.parse::<u32>()
-                            .map_err(|_| Error::invalid("max_open", "a whole number"))?,
-                    ),
-                };
-                let rules = AcceptanceRules {
-                    professions: pairs
-                        .iter()
-                        .filter(|(k, _)| k == "professions")
-                        .map(|(_, x)| x.clone())
-                        .collect(),
-                    departements: list(&get("departements")),
-                    regions: list(&get("regions")),
-                    postcodes: list(&get("postcodes")),
-                    max_open,
-                };
+                let rules = rules_from_form(&pairs)?;
                 p.set_my_rules(&v.ctx, rules).await.map(|_| "rules_saved")
             }
             "absence" => {

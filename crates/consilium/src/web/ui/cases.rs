@@ -119,6 +119,19 @@ pub async fn list_page(
     } else {
         Vec::new()
     };
+    let is_assigner = v.teams.iter().any(|t| {
+        t.members
+            .iter()
+            .any(|m| m.professional_id == v.me.id && m.is_assigner)
+    });
+    let team_cases = if is_assigner {
+        match s.platform.list_cases(&v.ctx, list(View::Team)).await {
+            Ok(x) => x,
+            Err(e) => return e.into_response(),
+        }
+    } else {
+        Vec::new()
+    };
     let now = s.platform.now();
     let soon = now.plus_seconds(DUE_SOON_HOURS * 3600).micros();
     let mine: Vec<&CaseSummary> = inbox
@@ -151,6 +164,7 @@ pub async fn list_page(
         Some("pool") if v.me.may_be_expert => "pool",
         Some("due") if v.me.may_be_expert => "due",
         Some("requested") => "requested",
+        Some("team") if is_assigner => "team",
         _ => default,
     };
     let mut tabs = Vec::new();
@@ -158,6 +172,9 @@ pub async fn list_page(
         tabs.push(("mine", "tab_mine", mine.len()));
         tabs.push(("pool", "tab_pool", pool.len()));
         tabs.push(("due", "tab_due", due.len()));
+    }
+    if is_assigner {
+        tabs.push(("team", "tab_team", team_cases.len()));
     }
     tabs.push(("requested", "tab_requested", requested.len()));
     let tabs = tabs
@@ -179,6 +196,10 @@ pub async fn list_page(
             "empty_pool",
         ),
         "due" => (due.iter().map(|c| line(&v, c, true)).collect(), "empty_due"),
+        "team" => (
+            team_cases.iter().map(|c| line(&v, c, true)).collect(),
+            "empty_board",
+        ),
         _ => (
             requested.iter().map(|c| line(&v, c, false)).collect(),
             "empty_requested",

@@ -98,6 +98,12 @@ pub static WORDS: &[(&str, &str, &str)] = &[
         "Add photos or documents",
     ),
     ("add_member", "Ajouter un membre", "Add a member"),
+    ("add_slot", "Ajouter le créneau", "Add the slot"),
+    (
+        "all_team_cases",
+        "toutes les demandes de l'équipe, à attribuer",
+        "all the team's requests, to assign",
+    ),
     ("answer_context", "Contexte retenu", "Context"),
     ("answer_text", "Avis", "Opinion"),
     ("assignee", "Expert", "Expert"),
@@ -281,6 +287,7 @@ pub static WORDS: &[(&str, &str, &str)] = &[
         "Invitation sent.",
     ),
     ("done_message", "Message envoyé.", "Message sent."),
+    ("done_rota_saved", "Astreinte enregistrée.", "Rota saved."),
     ("done_rules_saved", "Règles enregistrées.", "Rules saved."),
     (
         "done_signed",
@@ -436,6 +443,7 @@ pub static WORDS: &[(&str, &str, &str)] = &[
     ("f_expert_id", "Expert", "Expert"),
     ("f_from", "Début", "Start"),
     ("f_given_names", "Prénoms", "Given names"),
+    ("f_index", "Créneau", "Slot"),
     ("f_ins", "INS", "INS"),
     ("f_max_open", "Maximum", "Maximum"),
     ("f_patient", "Patient", "Patient"),
@@ -445,6 +453,7 @@ pub static WORDS: &[(&str, &str, &str)] = &[
     ("f_reason", "Motif", "Reason"),
     ("f_recommendations", "Conduite à tenir", "Recommendations"),
     ("f_regions", "Régions", "Regions"),
+    ("f_slots", "Créneaux", "Slots"),
     ("f_target", "Destinataire", "Recipient"),
     ("f_team_id", "Équipe", "Team"),
     ("f_text", "Texte", "Text"),
@@ -542,6 +551,11 @@ pub static WORDS: &[(&str, &str, &str)] = &[
         "Nombre maximal de demandes ouvertes",
         "Most open requests at once",
     ),
+    (
+        "max_open_team",
+        "Nombre maximal de demandes ouvertes de l'équipe",
+        "Most open requests for the team",
+    ),
     ("medecin_traitant", "Médecin traitant", "Regular doctor"),
     ("member", "Membre", "Member"),
     ("members", "Membres", "Members"),
@@ -603,6 +617,11 @@ pub static WORDS: &[(&str, &str, &str)] = &[
         "No notification.",
     ),
     (
+        "no_rota",
+        "Pas d'astreinte : tous les membres disponibles reçoivent des demandes.",
+        "No rota: every available member receives requests.",
+    ),
+    (
         "no_target",
         "Aucune équipe ni aucun expert n'accepte actuellement ce type de demande.",
         "No team or expert currently accepts this kind of request.",
@@ -658,7 +677,7 @@ pub static WORDS: &[(&str, &str, &str)] = &[
         "I informed the patient (reason, specialist, how the answer comes back)",
     ),
     ("period", "Période", "Period"),
-    ("policy", "Organisation", "Policy"),
+    ("policy", "Fonctionnement", "Policy"),
     (
         "policy_auto_assign",
         "attribution automatique",
@@ -709,6 +728,12 @@ pub static WORDS: &[(&str, &str, &str)] = &[
     ("role", "Rôle", "Role"),
     ("role_admin", "Administrateur", "Administrator"),
     ("role_member", "Membre", "Member"),
+    ("rota", "Astreinte", "On-call rota"),
+    (
+        "rota_hint",
+        "Avec une astreinte, l'attribution automatique ne propose les demandes qu'aux membres d'astreinte à ce moment.",
+        "With a rota, automatic assignment offers requests only to the members on call at that time.",
+    ),
     (
         "routine",
         "Non urgent (réponse sous 7 jours)",
@@ -804,6 +829,11 @@ pub static WORDS: &[(&str, &str, &str)] = &[
     ("tab_mine", "Attribuées à moi", "Assigned to me"),
     ("tab_pool", "Pools de mes équipes", "My teams' pools"),
     ("tab_requested", "Mes demandes", "My requests"),
+    (
+        "tab_team",
+        "Toutes les demandes de l'équipe",
+        "All the team's requests",
+    ),
     ("take_photo", "Prendre une photo", "Take a photo"),
     (
         "target_hint",
@@ -813,6 +843,12 @@ pub static WORDS: &[(&str, &str, &str)] = &[
     ("te_acts", "Actes de téléexpertise", "Teleexpertise acts"),
     ("team", "Équipe", "Team"),
     ("team_or_expert", "Équipe ou expert", "Team or expert"),
+    (
+        "team_rules",
+        "Demandes acceptées par l'équipe",
+        "Requests the team accepts",
+    ),
+    ("team_settings", "Réglages de l'équipe", "Team settings"),
     ("teams", "Équipes", "Teams"),
     ("the_request", "La demande", "The request"),
     ("thread", "Échanges", "Thread"),
@@ -895,7 +931,13 @@ mod tests {
         }
         let mut missing = Vec::new();
         for src in &sources {
-            for part in src.split("t(\"").skip(1) {
+            for (i, _) in src.match_indices("t(\"") {
+                // `t("…")` itself, not `get("…")` or `count("…")`.
+                let before = src[..i].chars().next_back().unwrap_or(' ');
+                if before.is_alphanumeric() || before == '_' {
+                    continue;
+                }
+                let part = &src[i + 3..];
                 let key: String = part
                     .chars()
                     .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')

@@ -14,6 +14,7 @@ pub mod availability;
 pub mod cases;
 pub mod i18n;
 pub mod new_request;
+pub mod team_settings;
 
 use super::AppState;
 use super::extract::{SESSION_COOKIE, cookie};
@@ -67,6 +68,8 @@ pub fn routes() -> Router<Arc<AppState>> {
             post(availability::delete_absence),
         )
         .route("/teams/{id}", get(admin::team_board))
+        .route("/teams/{id}/settings", get(team_settings::settings_page))
+        .route("/teams/{id}/settings/{action}", post(team_settings::post))
         .route("/admin/audit", get(admin::audit_page))
         .route(
             "/admin/members",

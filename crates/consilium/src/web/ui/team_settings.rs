@@ -1,0 +1,231 @@
+//! A team's routing settings for the administrators of its organisation: the requests the
+//! team accepts (professions, territories, load cap) and its on-call rota.
+
+use super::{Base, S, Viewer, error_text, render, see_other, unread, viewer};
+use crate::kernel::{Error, Timestamp};
+use crate::routing::model::AcceptanceRules;
+use crate::routing::rules::{RotaInput, RotaSlotInput, TeamRoutingRules};
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{Path, Query};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+
+pub struct SlotLine {
+    pub index: usize,
+    pub name: String,
+    pub from: String,
+    pub to: String,
+}
+
+#[derive(Template)]
+#[template(path = "ui/team_settings.html")]
+struct TeamSettingsPage {
+    b: Base,
+    team_id: String,
+    team: String,
+    policy: &'static str,
+    notice: Option<String>,
+    error: Option<String>,
+    professions: Vec<(String, String, bool)>,
+    departements: String,
+    regions: String,
+    postcodes: String,
+    max_open: String,
+    slots: Vec<SlotLine>,
+    members: Vec<(String, String)>,
+}
+
+async fn page(
+    s: &crate::web::AppState,
+    v: &Viewer,
+    team_id: &str,
+    notice: Option<String>,
+    error: Option<(StatusCode, String)>,
+) -> Response {
+    let p = &s.platform;
+    let r = match p.team_routing(&v.ctx, team_id).await {
+        Ok(r) => r,
+        Err(Error::NotFound | Error::Forbidden(_)) => return super::not_found(v),
+        Err(e) => return e.into_response(),
+    };
+    let team = match p.get_team(team_id).await {
+        Ok(t) => t,
+        Err(e) => return e.into_response(),
+    };
+    // Members may read a team's routing (API); this page is for those who change it.
+    if !v.admin_orgs.contains(&team.organisation_id) {
+        return super::not_found(v);
+    }
+    let professions = crate::codes::professions()
+        .values()
+        .map(|x| {
+            (
+                x.code.clone(),
+                x.label.clone(),
+                r.rules.professions.contains(&x.code),
+            )
+        })
+        .collect();
+    let slots = r
+        .rota
+        .iter()
+        .enumerate()
+        .map(|(index, sl)| SlotLine {
+            index,
+            name: sl.display_name.clone(),
+            from: crate::web::pages::paris(sl.from),
+            to: crate::web::pages::paris(sl.to),
+        })
+        .collect();
+    let (status, error) = match error {
+        Some((st, e)) => (st, Some(e)),
+        None => (StatusCode::OK, None),
+    };
+    let u = unread(s, v).await;
+    render(
+        status,
+        &TeamSettingsPage {
+            b: v.base(
+                format!("{} · {}", v.t("team_settings"), team.name),
+                format!("/teams/{team_id}/settings"),
+                u,
+            ),
+            team_id: team_id.to_string(),
+            policy: v.t(&format!("policy_{}", team.policy)),
+            team: team.name.clone(),
+            notice,
+            error,
+            professions,
+            departements: r.rules.departements.join(", "),
+            regions: r.rules.regions.join(", "),
+            postcodes: r.rules.postcodes.join(", "),
+            max_open: r.rules.max_open.map(|m| m.to_string()).unwrap_or_default(),
+            slots,
+            members: team
+                .members
+                .iter()
+                .map(|m| (m.professional_id.clone(), m.display_name.clone()))
+                .collect(),
+        },
+    )
+}
+
+pub async fn settings_page(
+    axum::extract::State(s): S,
+    Path(team_id): Path<String>,
+    parts: Parts,
+    Query(q): Query<super::availability::DoneParams>,
+) -> Response {
+    let v = match viewer(&s, &parts).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let notice = q
+        .done()
+        .map(|d| v.t(&format!("done_{d}")).to_string())
+        .filter(|t| !t.is_empty());
+    page(&s, &v, &team_id, notice, None).await
+}
+
+/// `YYYY-MM-DDTHH:MM` (a `datetime-local` field, Europe/Paris) → the instant.
+fn local_time(field: &str, s: &str) -> Result<Timestamp, Error> {
+    let bad = || Error::invalid(field, "write a date and time");
+    let (d, t) = s.trim().split_once('T').ok_or_else(bad)?;
+    let date = time::Date::parse(d, time::macros::format_description!("[year]-[month]-[day]"))
+        .map_err(|_| bad())?;
+    let time = time::Time::parse(t, time::macros::format_description!("[hour]:[minute]"))
+        .map_err(|_| bad())?;
+    let midnight = crate::billing::model::paris_midnight(date);
+    // Paris midnight plus the wall-clock time: exact except across a change of offset,
+    // which happens at night (slots starting then are an hour off).
+    Ok(midnight.plus_seconds(i64::from(time.hour()) * 3600 + i64::from(time.minute()) * 60))
+}
+
+fn current_slots(r: &TeamRoutingRules) -> Vec<RotaSlotInput> {
+    r.rota
+        .iter()
+        .map(|sl| RotaSlotInput {
+            professional_id: sl.professional_id.clone(),
+            from: sl.from,
+            to: sl.to,
+        })
+        .collect()
+}
+
+pub async fn post(
+    axum::extract::State(s): S,
+    Path((team_id, action)): Path<(String, String)>,
+    parts: Parts,
+    body: Bytes,
+) -> Response {
+    let v = match viewer(&s, &parts).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    let get = |k: &str| {
+        pairs
+            .iter()
+            .find(|(a, _)| a == k)
+            .map(|(_, b)| b.clone())
+            .unwrap_or_default()
+    };
+    if let Err(r) = v.check_csrf(&s, &get("csrf")).await {
+        return r;
+    }
+    let p = &s.platform;
+    let result: Result<&str, Error> = async {
+        match action.as_str() {
+            "rules" => {
+                let rules: AcceptanceRules = super::availability::rules_from_form(&pairs)?;
+                p.set_team_rules(&v.ctx, &team_id, rules)
+                    .await
+                    .map(|_| "rules_saved")
+            }
+            "add-slot" => {
+                let current = p.team_routing(&v.ctx, &team_id).await?;
+                let mut slots = current_slots(&current);
+                slots.push(RotaSlotInput {
+                    professional_id: get("professional_id"),
+                    from: local_time("from", &get("from"))?,
+                    to: local_time("to", &get("to"))?,
+                });
+                p.set_team_rota(&v.ctx, &team_id, RotaInput { slots })
+                    .await
+                    .map(|_| "rota_saved")
+            }
+            "remove-slot" => {
+                let current = p.team_routing(&v.ctx, &team_id).await?;
+                let mut slots = current_slots(&current);
+                let i: usize = get("index")
+                    .parse()
+                    .map_err(|_| Error::invalid("index", "no such slot"))?;
+                if i >= slots.len() {
+                    return Err(Error::invalid("index", "no such slot"));
+                }
+                slots.remove(i);
+                p.set_team_rota(&v.ctx, &team_id, RotaInput { slots })
+                    .await
+                    .map(|_| "rota_saved")
+            }
+            _ => Err(Error::NotFound),
+        }
+    }
+    .await;
+    match result {
+        Ok(done) => see_other(&format!("/teams/{team_id}/settings?done={done}")),
+        Err(Error::NotFound | Error::Forbidden(_)) => super::not_found(&v),
+        Err(e @ (Error::Invalid(_) | Error::Conflict { .. })) => {
+            let status = if matches!(e, Error::Invalid(_)) {
+                StatusCode::UNPROCESSABLE_ENTITY
+            } else {
+                StatusCode::CONFLICT
+            };
+            let text = error_text(v.lang, &e);
+            page(&s, &v, &team_id, None, Some((status, text))).await
+        }
+        Err(e) => e.into_response(),
+    }
+}
