@@ -161,10 +161,11 @@ impl Platform {
         limit: i64,
     ) -> Result<NotificationList> {
         let me = ctx.actor.id().ok_or(Error::Unauthenticated)?.to_string();
-        let mut tx = self.db.begin().await?;
+        // A read: no write lock (on SQLite, no turn in the writers' queue).
+        let mut tx = self.read().await?;
         let rows = repo::list_for(&mut tx, &me, unread_only, limit.clamp(1, 200)).await?;
         let unread = repo::count_unread(&mut tx, &me).await?;
-        tx.commit().await?;
+        tx.rollback().await?;
         Ok(NotificationList {
             items: rows.into_iter().map(|r| view(self, r)).collect(),
             unread,

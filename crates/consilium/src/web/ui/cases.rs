@@ -21,16 +21,17 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use std::collections::HashMap;
 
-/// How many cases a list shows (the API pages further; the inbox of one person rarely
-/// holds more).
-const LIST_LIMIT: i64 = 200;
+/// How many cases a list shows at first (the most urgent or newest), and with "show more".
+const LIST_LIMIT: i64 = 50;
+const LIST_MORE: i64 = 500;
 /// "Due soon": the deadline is within this many hours.
 const DUE_SOON_HOURS: i64 = 48;
 
 pub struct Tab {
     pub key: &'static str,
     pub label: &'static str,
-    pub count: usize,
+    /// "12", or "50+" when the list was cut.
+    pub count: String,
     pub current: bool,
 }
 
@@ -57,12 +58,16 @@ struct ListPage {
     view: &'static str,
     cases: Vec<CaseLine>,
     empty: &'static str,
+    /// The list was cut: a link shows more.
+    more: bool,
 }
 
 #[derive(Deserialize, Default)]
 pub struct ListParams {
     #[serde(default)]
     view: Option<String>,
+    #[serde(default)]
+    more: Option<String>,
     #[serde(default)]
     sent: Option<String>,
 }
@@ -100,12 +105,17 @@ pub async fn list_page(
         Ok(v) => v,
         Err(r) => return r,
     };
+    let limit = if q.more.is_some() {
+        LIST_MORE
+    } else {
+        LIST_LIMIT
+    };
     let list = |view| ListQuery {
         view,
         states: None,
         overdue: false,
         after: None,
-        limit: LIST_LIMIT,
+        limit,
     };
     let requested = match s.platform.list_cases(&v.ctx, list(View::Requested)).await {
         Ok(x) => x,
@@ -177,13 +187,29 @@ pub async fn list_page(
         tabs.push(("team", "tab_team", team_cases.len()));
     }
     tabs.push(("requested", "tab_requested", requested.len()));
+    // A list that came back full was cut.
+    let cut = |n: usize, full: bool| {
+        if full { format!("{n}+") } else { n.to_string() }
+    };
+    let full = |l: &Vec<CaseSummary>| l.len() as i64 >= limit;
+    let mut more = false;
     let tabs = tabs
         .into_iter()
-        .map(|(key, label, count)| Tab {
-            key,
-            label: v.t(label),
-            count,
-            current: key == view,
+        .map(|(key, label, count)| {
+            let was_cut = match key {
+                "requested" => full(&requested),
+                "team" => full(&team_cases),
+                _ => full(&inbox),
+            };
+            if key == view {
+                more = was_cut;
+            }
+            Tab {
+                key,
+                label: v.t(label),
+                count: cut(count, was_cut),
+                current: key == view,
+            }
         })
         .collect();
     let (cases, empty): (Vec<CaseLine>, &str) = match view {
@@ -237,6 +263,7 @@ pub async fn list_page(
             view,
             cases,
             empty: v.t(empty),
+            more,
         },
     )
 }

@@ -802,6 +802,11 @@ pub static WORDS: &[(&str, &str, &str)] = &[
         "Patient information: teleexpertise",
     ),
     (
+        "show_more",
+        "Afficher plus de demandes",
+        "Show more requests",
+    ),
+    (
         "sign_report",
         "Signer et envoyer le compte rendu",
         "Sign and send the report",
