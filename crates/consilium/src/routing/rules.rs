@@ -964,6 +964,60 @@ impl Platform {
         Ok((tx, me))
     }
 
+    /// An administrator of the team's organisation changes how the team shares its
+    /// requests (policy, ordering, hours to accept, hours in a hybrid pool). Cases already
+    /// waiting keep the timers they were given; new submissions follow the new policy.
+    pub async fn set_team_policy(
+        &self,
+        ctx: &Ctx,
+        team_id: &str,
+        policy: crate::directory::model::TeamPolicy,
+        routing: crate::directory::model::TeamRouting,
+    ) -> Result<()> {
+        let mut v = Violations::default();
+        for (field, h) in [
+            ("routing.accept_hours", routing.accept_hours),
+            ("routing.hybrid_hours", routing.hybrid_hours),
+        ] {
+            if !(1..=168).contains(&h) {
+                v.push(field, "must be between 1 and 168 hours");
+            }
+        }
+        v.into_result()?;
+        let (mut tx, _) = self.team_admin(ctx, team_id, "team.policy").await?;
+        let strategy = routing.assign_strategy.as_str();
+        run!(&mut tx, |c| {
+            sqlx::query(
+            "UPDATE teams SET policy = $1, assign_strategy = $2, accept_hours = $3, hybrid_hours = $4
+             WHERE id = $5"
+        )
+        .bind(policy.as_str())
+        .bind(strategy)
+        .bind(routing.accept_hours)
+        .bind(routing.hybrid_hours)
+        .bind(team_id)
+        .execute(c)
+        .await
+        .map(|_| ())
+        })?;
+        audit::append(
+            &mut tx,
+            self.now(),
+            &ctx.actor,
+            &[
+                NewEntry::success("team.policy", "team", team_id).with(json!({
+                    "policy": policy.as_str(),
+                    "assign_strategy": strategy,
+                    "accept_hours": routing.accept_hours,
+                    "hybrid_hours": routing.hybrid_hours,
+                })),
+            ],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// An administrator of the team's organisation replaces the team's acceptance rules.
     pub async fn set_team_rules(
         &self,

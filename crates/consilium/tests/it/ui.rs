@@ -698,14 +698,85 @@ both!(administrators_set_a_teams_rules_and_rota, |app| {
         "{}",
         p.body
     );
+    // The team's policy: out-of-range hours refused, then auto-assign, least loaded first.
+    let p = admin
+        .form(
+            &format!("{path}/policy"),
+            &[
+                ("csrf", csrf.as_str()),
+                ("policy", "auto_assign"),
+                ("assign_strategy", "least_loaded"),
+                ("accept_hours", "0"),
+                ("hybrid_hours", "24"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.body);
+    let (_, t) = app
+        .get(
+            "csl_demo_lefebvre",
+            &format!("/api/v1/directory/teams/{team}"),
+        )
+        .await;
+    assert_eq!(t["policy"], "self_service", "unchanged");
+    let p = admin
+        .form(
+            &format!("{path}/policy"),
+            &[
+                ("csrf", csrf.as_str()),
+                ("policy", "auto_assign"),
+                ("assign_strategy", "least_loaded"),
+                ("accept_hours", "8"),
+                ("hybrid_hours", "24"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        p.location(),
+        format!("{path}?done=policy_saved"),
+        "{}",
+        p.body
+    );
+    let (_, t) = app
+        .get(
+            "csl_demo_lefebvre",
+            &format!("/api/v1/directory/teams/{team}"),
+        )
+        .await;
+    assert_eq!(t["policy"], "auto_assign", "{t}");
+    assert_eq!(t["routing"]["assign_strategy"], "least_loaded");
+    assert_eq!(t["routing"]["accept_hours"], 8);
+    assert_eq!(app.audit_count("team.policy", "success").await, 1);
+    // A request to the team (from a doctor, as its rules now ask) goes to a member at once.
+    let case = app
+        .submitted_case("csl_demo_martin", serde_json::json!({"team_id": team}))
+        .await;
+    assert_eq!(case["state"], "assigned", "{case}");
     // Members who do not administer the organisation: not found, nothing changed.
     let mut member = signed_in_2fa(app, "roux").await;
     assert_eq!(member.get(&path).await.status, StatusCode::NOT_FOUND);
     let csrf_m = token(&mut member, "/cases").await;
-    let p = member
-        .form(&format!("{path}/rules"), &[("csrf", csrf_m.as_str())])
+    for action in ["rules", "policy"] {
+        let p = member
+            .form(
+                &format!("{path}/{action}"),
+                &[
+                    ("csrf", csrf_m.as_str()),
+                    ("policy", "moderated"),
+                    ("accept_hours", "24"),
+                    ("hybrid_hours", "24"),
+                ],
+            )
+            .await;
+        assert_eq!(p.status, StatusCode::NOT_FOUND, "{action}");
+    }
+    let (_, t) = app
+        .get(
+            "csl_demo_lefebvre",
+            &format!("/api/v1/directory/teams/{team}"),
+        )
         .await;
-    assert_eq!(p.status, StatusCode::NOT_FOUND);
+    assert_eq!(t["policy"], "auto_assign", "unchanged by a member");
     let (_, v) = app
         .get(
             "csl_demo_lefebvre",

@@ -48,6 +48,11 @@ pub static WORDS: &[(&str, &str, &str)] = &[
     ("absences", "Absences", "Absences"),
     ("absent_until", "Absent jusqu'au", "Away until"),
     (
+        "accept_hours",
+        "Heures pour accepter (1 à 168)",
+        "Hours to accept (1 to 168)",
+    ),
+    (
         "acceptance_rules",
         "Demandes acceptées",
         "Requests I accept",
@@ -106,6 +111,7 @@ pub static WORDS: &[(&str, &str, &str)] = &[
     ),
     ("answer_context", "Contexte retenu", "Context"),
     ("answer_text", "Avis", "Opinion"),
+    ("assign_strategy", "Ordre d'attribution", "Assignment order"),
     ("assignee", "Expert", "Expert"),
     ("assigner", "régulateur", "case assigner"),
     ("attachments", "Pièces jointes", "Attachments"),
@@ -287,6 +293,11 @@ pub static WORDS: &[(&str, &str, &str)] = &[
         "Invitation sent.",
     ),
     ("done_message", "Message envoyé.", "Message sent."),
+    (
+        "done_policy_saved",
+        "Fonctionnement de l'équipe enregistré.",
+        "Team policy saved.",
+    ),
     ("done_rota_saved", "Astreinte enregistrée.", "Rota saved."),
     ("done_rules_saved", "Règles enregistrées.", "Rules saved."),
     (
@@ -447,12 +458,14 @@ pub static WORDS: &[(&str, &str, &str)] = &[
     ("f_ins", "INS", "INS"),
     ("f_max_open", "Maximum", "Maximum"),
     ("f_patient", "Patient", "Patient"),
+    ("f_policy", "Fonctionnement", "Policy"),
     ("f_postcodes", "Codes postaux", "Postcodes"),
     ("f_professions", "Professions", "Professions"),
     ("f_question", "Question", "Question"),
     ("f_reason", "Motif", "Reason"),
     ("f_recommendations", "Conduite à tenir", "Recommendations"),
     ("f_regions", "Régions", "Regions"),
+    ("f_routing", "Réglage", "Setting"),
     ("f_slots", "Créneaux", "Slots"),
     ("f_target", "Destinataire", "Recipient"),
     ("f_team_id", "Équipe", "Team"),
@@ -480,6 +493,11 @@ pub static WORDS: &[(&str, &str, &str)] = &[
         "go_to_actions",
         "Aller aux actions ↓",
         "Go to the actions ↓",
+    ),
+    (
+        "hybrid_hours",
+        "Heures dans le pool avant attribution (hybride, 1 à 168)",
+        "Hours in the pool before assignment (hybrid, 1 to 168)",
     ),
     (
         "identity_provisional",
@@ -540,6 +558,11 @@ pub static WORDS: &[(&str, &str, &str)] = &[
         "answered within 7 days",
     ),
     ("last_name", "Nom", "Last name"),
+    (
+        "least_loaded",
+        "Le moins chargé d'abord",
+        "Least loaded first",
+    ),
     (
         "live_changed",
         "Cette demande a changé.",
@@ -684,9 +707,19 @@ pub static WORDS: &[(&str, &str, &str)] = &[
         "automatic assignment",
     ),
     (
+        "policy_auto_assign_long",
+        "Attribution automatique : un membre disponible a N heures pour accepter, puis le suivant, puis le régulateur",
+        "Automatic: an available member has N hours to accept, then the next, then the case assigner",
+    ),
+    (
         "policy_hybrid",
         "pool puis attribution automatique",
         "pool then automatic assignment",
+    ),
+    (
+        "policy_hybrid_long",
+        "Hybride : pool en libre-service, puis attribution automatique de ce qui n'est pas pris après N heures",
+        "Hybrid: self-service pool, then automatic assignment of what is unclaimed after N hours",
     ),
     (
         "policy_moderated",
@@ -694,9 +727,24 @@ pub static WORDS: &[(&str, &str, &str)] = &[
         "assigned by the case assigner",
     ),
     (
+        "policy_moderated_long",
+        "Régulé : le régulateur attribue chaque demande",
+        "Moderated: the case assigner assigns each request",
+    ),
+    (
         "policy_self_service",
         "pool en libre-service",
         "self-service pool",
+    ),
+    (
+        "policy_self_service_long",
+        "Pool en libre-service : chaque membre peut prendre une demande ; la première prise l'emporte",
+        "Self-service pool: any member may claim a request; the first claim wins",
+    ),
+    (
+        "policy_title",
+        "Partage des demandes",
+        "How requests are shared",
     ),
     ("postcodes", "Codes postaux", "Postcodes"),
     (
@@ -734,6 +782,7 @@ pub static WORDS: &[(&str, &str, &str)] = &[
         "Avec une astreinte, l'attribution automatique ne propose les demandes qu'aux membres d'astreinte à ce moment.",
         "With a rota, automatic assignment offers requests only to the members on call at that time.",
     ),
+    ("round_robin", "À tour de rôle", "Round robin"),
     (
         "routine",
         "Non urgent (réponse sous 7 jours)",

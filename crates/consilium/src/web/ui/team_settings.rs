@@ -26,6 +26,11 @@ struct TeamSettingsPage {
     team_id: String,
     team: String,
     policy: &'static str,
+    policy_code: String,
+    strategy: String,
+    accept_hours: i64,
+    hybrid_hours: i64,
+    policies: Vec<(&'static str, &'static str)>,
     notice: Option<String>,
     error: Option<String>,
     professions: Vec<(String, String, bool)>,
@@ -94,6 +99,14 @@ async fn page(
             ),
             team_id: team_id.to_string(),
             policy: v.t(&format!("policy_{}", team.policy)),
+            policy_code: team.policy.clone(),
+            strategy: team.routing.assign_strategy.as_str().to_string(),
+            accept_hours: team.routing.accept_hours,
+            hybrid_hours: team.routing.hybrid_hours,
+            policies: ["self_service", "moderated", "auto_assign", "hybrid"]
+                .into_iter()
+                .map(|k| (k, v.t(&format!("policy_{k}_long"))))
+                .collect(),
             team: team.name.clone(),
             notice,
             error,
@@ -183,6 +196,33 @@ pub async fn post(
                 p.set_team_rules(&v.ctx, &team_id, rules)
                     .await
                     .map(|_| "rules_saved")
+            }
+            "policy" => {
+                use crate::directory::model::{AssignStrategy, TeamPolicy, TeamRouting};
+                let policy = match get("policy").as_str() {
+                    "self_service" => TeamPolicy::SelfService,
+                    "moderated" => TeamPolicy::Moderated,
+                    "auto_assign" => TeamPolicy::AutoAssign,
+                    "hybrid" => TeamPolicy::Hybrid,
+                    _ => return Err(Error::invalid("policy", "choose one of the options")),
+                };
+                let hours = |k: &str| {
+                    get(k).trim().parse::<i64>().map_err(|_| {
+                        Error::invalid(format!("routing.{k}"), "a whole number of hours")
+                    })
+                };
+                let routing = TeamRouting {
+                    assign_strategy: if get("assign_strategy") == "least_loaded" {
+                        AssignStrategy::LeastLoaded
+                    } else {
+                        AssignStrategy::RoundRobin
+                    },
+                    accept_hours: hours("accept_hours")?,
+                    hybrid_hours: hours("hybrid_hours")?,
+                };
+                p.set_team_policy(&v.ctx, &team_id, policy, routing)
+                    .await
+                    .map(|_| "policy_saved")
             }
             "add-slot" => {
                 let current = p.team_routing(&v.ctx, &team_id).await?;
