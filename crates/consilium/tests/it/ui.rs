@@ -785,3 +785,44 @@ both!(administrators_set_a_teams_rules_and_rota, |app| {
         .await;
     assert_eq!(v["rules"]["max_open"], 30, "{v}");
 });
+
+both!(my_requests_count_unread_messages, |app| {
+    app.seed_demo().await;
+    let case = app
+        .submitted_case(PETIT, serde_json::json!({"expert_id": app.me(ROUX).await}))
+        .await;
+    let id = case["id"].as_str().unwrap();
+    app.ok(
+        ROUX,
+        &format!("/api/v1/cases/{id}/accept"),
+        serde_json::json!({}),
+    )
+    .await;
+    let mut b = signed_in(app, "petit").await;
+    let list = b.get("/cases?view=requested").await;
+    assert!(
+        !list.body.contains("nouveau(x) message(s)"),
+        "nothing unread yet"
+    );
+    for text in ["Une photo de plus près ?", "Et de profil ?"] {
+        app.ok(
+            ROUX,
+            &format!("/api/v1/cases/{id}/messages"),
+            serde_json::json!({"text": text}),
+        )
+        .await;
+    }
+    let list = b.get("/cases?view=requested").await;
+    assert!(
+        list.body.contains("2 nouveau(x) message(s)"),
+        "{}",
+        list.body
+    );
+    // Her own messages never count; opening the case reads them.
+    assert_eq!(b.get(&format!("/cases/{id}")).await.status, StatusCode::OK);
+    let list = b.get("/cases?view=requested").await;
+    assert!(!list.body.contains("nouveau(x) message(s)"));
+    // Another requester's list never shows it.
+    let mut other = signed_in(app, "moreau").await;
+    assert!(!other.get("/cases?view=requested").await.body.contains(id));
+});

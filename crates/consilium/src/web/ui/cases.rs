@@ -46,6 +46,8 @@ pub struct CaseLine {
     pub who: String,
     pub deadline: Option<String>,
     pub overdue: bool,
+    /// Messages from others since the viewer last opened the case.
+    pub unread: i64,
 }
 
 #[derive(Template)]
@@ -93,6 +95,7 @@ fn line(v: &Viewer, c: &CaseSummary, inbox: bool) -> CaseLine {
         who,
         deadline: c.deadline_at.map(super::super::pages::paris),
         overdue: c.overdue,
+        unread: 0,
     }
 }
 
@@ -212,7 +215,8 @@ pub async fn list_page(
             }
         })
         .collect();
-    let (cases, empty): (Vec<CaseLine>, &str) = match view {
+    let unread_by_case = s.platform.unread_messages(&v.ctx).await.unwrap_or_default();
+    let (mut cases, empty): (Vec<CaseLine>, &str) = match view {
         "mine" => (
             mine.iter().map(|c| line(&v, c, true)).collect(),
             "empty_mine",
@@ -231,6 +235,9 @@ pub async fn list_page(
             "empty_requested",
         ),
     };
+    for c in &mut cases {
+        c.unread = unread_by_case.get(&c.id).copied().unwrap_or(0);
+    }
     // The title counts what waits for the caller: their cases and their pools (experts),
     // or their open requests.
     let count = if v.me.may_be_expert {
@@ -402,6 +409,10 @@ pub(super) async fn case_response(
         }
         Err(e) => return e.into_response(),
     };
+    // Seen now: the thread's messages are no longer unread for this viewer.
+    if let Err(e) = p.mark_case_seen(&v.ctx, id).await {
+        tracing::warn!(error = %e, "case not marked as seen");
+    }
     let events = p.case_events(&v.ctx, id).await.unwrap_or_default();
     let messages = p.case_messages(&v.ctx, id).await.unwrap_or_default();
     let attachments = match p.list_attachments(&v.ctx, id).await {

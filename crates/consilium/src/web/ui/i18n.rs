@@ -613,6 +613,7 @@ pub static WORDS: &[(&str, &str, &str)] = &[
         "Vous pourrez ajouter des pièces jointes avant l'envoi ; un brouillon n'est visible que de vous.",
         "You can add attachments before sending; a draft is visible to you only.",
     ),
+    ("new_messages", "nouveau(x) message(s)", "new message(s)"),
     ("new_patient", "Nouveau patient", "New patient"),
     ("new_request", "Nouvelle demande", "New request"),
     ("next", "Suivante", "Next"),
