@@ -142,6 +142,24 @@ impl FromRequestParts<Arc<AppState>> for Auth {
 pub struct Call<T> {
     pub ctx: Ctx,
     pub body: T,
+    /// No body was sent (parsed as `{}`): a replacing `PUT` refuses that rather than
+    /// reset everything.
+    pub empty: bool,
+}
+
+impl<T> Call<T> {
+    /// For operations that replace a whole setting: a missing body is an error.
+    #[allow(clippy::result_large_err)]
+    pub fn require_body(&self) -> Result<(), Problem> {
+        if self.empty {
+            return Err(Error::invalid(
+                "body",
+                "the new value is required (send {} explicitly to reset it)",
+            )
+            .into());
+        }
+        Ok(())
+    }
 }
 
 #[allow(clippy::result_large_err)]
@@ -244,8 +262,9 @@ impl<T: DeserializeOwned> FromRequest<Arc<AppState>> for Call<T> {
                 })
             }
         };
+        let empty = bytes.iter().all(u8::is_ascii_whitespace);
         let body = parse_json(&bytes, declared_json)?;
-        Ok(Call { ctx, body })
+        Ok(Call { ctx, body, empty })
     }
 }
 

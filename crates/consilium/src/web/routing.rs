@@ -35,6 +35,7 @@ pub async fn my_routing(State(s): S, Auth(ctx): Auth) -> ApiResult<ExpertRouting
     request_body = AcceptanceRules,
     responses((status = 200, body = AcceptanceRules), (status = 403, body = Problem), (status = 422, body = Problem)))]
 pub async fn put_my_rules(State(s): S, call: Call<AcceptanceRules>) -> ApiResult<AcceptanceRules> {
+    call.require_body()?;
     Ok(Json(s.platform.set_my_rules(&call.ctx, call.body).await?))
 }
 
@@ -102,6 +103,7 @@ pub async fn put_team_rules(
     Path(id): Path<String>,
     call: Call<AcceptanceRules>,
 ) -> ApiResult<TeamRoutingRules> {
+    call.require_body()?;
     Ok(Json(
         s.platform.set_team_rules(&call.ctx, &id, call.body).await?,
     ))
@@ -119,6 +121,7 @@ pub async fn put_team_rota(
     Path(id): Path<String>,
     call: Call<RotaInput>,
 ) -> ApiResult<TeamRoutingRules> {
+    call.require_body()?;
     Ok(Json(
         s.platform.set_team_rota(&call.ctx, &id, call.body).await?,
     ))

@@ -734,3 +734,36 @@ crate::both!(the_board_shows_load_pool_due_soon_and_overdue, |app| {
     let b = app.platform.team_board(&lefebvre, &t).await.unwrap();
     assert_eq!(b.open_cases, 3);
 });
+
+crate::both!(replacing_rules_without_a_body_is_refused, |app| {
+    app.seed_demo().await;
+    let rules = json!({"professions": ["10"], "max_open": 12});
+    let (s, v) = app.put(ROUX, "/api/v1/me/acceptance-rules", rules).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    // No body at all (not even `{}`): 422, and the rules stay as they were.
+    let (s, v) = app
+        .call("PUT", Some(ROUX), "/api/v1/me/acceptance-rules", None, None)
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["errors"][0]["field"], "body", "{v}");
+    let (_, r) = app.get(ROUX, "/api/v1/me/routing").await;
+    assert_eq!(r["rules"]["max_open"], 12, "{r}");
+    let team = app.team_id("csl_demo_lefebvre").await;
+    for path in ["acceptance-rules", "rota"] {
+        let (s, _) = app
+            .call(
+                "PUT",
+                Some("csl_demo_lefebvre"),
+                &format!("/api/v1/directory/teams/{team}/{path}"),
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{path}");
+    }
+    // An explicit `{}` still resets (accept everything).
+    let (s, v) = app
+        .put(ROUX, "/api/v1/me/acceptance-rules", json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+});
