@@ -31,6 +31,8 @@ struct AvailabilityPage {
     regions: String,
     postcodes: String,
     max_open: String,
+    /// The label key of the load cap (an expert's or a team's).
+    max_open_label: &'static str,
     absences: Vec<AbsenceLine>,
     colleagues: Vec<(String, String)>,
 }
@@ -47,15 +49,18 @@ impl DoneParams {
     }
 }
 
+/// A form field's value (the first one), empty when absent.
+pub fn field(pairs: &[(String, String)], k: &str) -> String {
+    pairs
+        .iter()
+        .find(|(a, _)| a == k)
+        .map(|(_, b)| b.clone())
+        .unwrap_or_default()
+}
+
 /// Acceptance rules from the rules form (checked professions, comma-separated lists).
 pub fn rules_from_form(pairs: &[(String, String)]) -> Result<AcceptanceRules, Error> {
-    let get = |k: &str| {
-        pairs
-            .iter()
-            .find(|(a, _)| a == k)
-            .map(|(_, b)| b.clone())
-            .unwrap_or_default()
-    };
+    let get = |k: &str| field(pairs, k);
     let max_open = match get("max_open").trim() {
         "" => None,
         m => Some(
@@ -142,6 +147,7 @@ async fn page(
             regions: r.rules.regions.join(", "),
             postcodes: r.rules.postcodes.join(", "),
             max_open: r.rules.max_open.map(|m| m.to_string()).unwrap_or_default(),
+            max_open_label: "max_open",
             absences,
             colleagues,
         },
@@ -200,13 +206,7 @@ pub async fn post(
         Err(r) => return r,
     };
     let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
-    let get = |k: &str| {
-        pairs
-            .iter()
-            .find(|(a, _)| a == k)
-            .map(|(_, b)| b.clone())
-            .unwrap_or_default()
-    };
+    let get = |k: &str| field(&pairs, k);
     if let Err(r) = v.check_csrf(&s, &get("csrf")).await {
         return r;
     }
@@ -256,11 +256,7 @@ pub async fn delete_absence(
         Err(r) => return r,
     };
     let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
-    let csrf = pairs
-        .iter()
-        .find(|(k, _)| k == "csrf")
-        .map(|(_, x)| x.clone())
-        .unwrap_or_default();
+    let csrf = field(&pairs, "csrf");
     if let Err(r) = v.check_csrf(&s, &csrf).await {
         return r;
     }

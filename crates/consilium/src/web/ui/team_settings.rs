@@ -38,6 +38,8 @@ struct TeamSettingsPage {
     regions: String,
     postcodes: String,
     max_open: String,
+    /// The label key of the load cap (an expert's or a team's).
+    max_open_label: &'static str,
     slots: Vec<SlotLine>,
     members: Vec<(String, String)>,
 }
@@ -115,6 +117,7 @@ async fn page(
             regions: r.rules.regions.join(", "),
             postcodes: r.rules.postcodes.join(", "),
             max_open: r.rules.max_open.map(|m| m.to_string()).unwrap_or_default(),
+            max_open_label: "max_open_team",
             slots,
             members: team
                 .members
@@ -178,13 +181,7 @@ pub async fn post(
         Err(r) => return r,
     };
     let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
-    let get = |k: &str| {
-        pairs
-            .iter()
-            .find(|(a, _)| a == k)
-            .map(|(_, b)| b.clone())
-            .unwrap_or_default()
-    };
+    let get = |k: &str| super::availability::field(&pairs, k);
     if let Err(r) = v.check_csrf(&s, &get("csrf")).await {
         return r;
     }
