@@ -11,6 +11,19 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
+/// The signed-in caller and the organisation they administer, or the response to send
+/// instead (sign-in, or "not found" for anyone who administers nothing).
+async fn admin_viewer(
+    s: &crate::web::AppState,
+    parts: &Parts,
+) -> Result<(super::Viewer, String), Response> {
+    let v = viewer(s, parts).await?;
+    match v.admin_orgs.first().cloned() {
+        Some(org) => Ok((v, org)),
+        None => Err(super::not_found(&v)),
+    }
+}
+
 pub struct MemberLine {
     pub name: String,
     pub open: i64,
@@ -180,12 +193,9 @@ pub async fn audit_page(
     parts: Parts,
     Query(q): Query<AuditParams>,
 ) -> Response {
-    let v = match viewer(&s, &parts).await {
-        Ok(v) => v,
+    let (v, org) = match admin_viewer(&s, &parts).await {
+        Ok(x) => x,
         Err(r) => return r,
-    };
-    let Some(org) = v.admin_orgs.first().cloned() else {
-        return super::not_found(&v);
     };
     let action = q.action.clone().unwrap_or_default();
     let outcome = q.outcome.clone().unwrap_or_default();
@@ -300,12 +310,9 @@ pub fn bar_chart(weeks: &[(String, i64)], label: &str) -> String {
 }
 
 pub async fn activity_page(axum::extract::State(s): S, parts: Parts) -> Response {
-    let v = match viewer(&s, &parts).await {
-        Ok(v) => v,
+    let (v, org) = match admin_viewer(&s, &parts).await {
+        Ok(x) => x,
         Err(r) => return r,
-    };
-    let Some(org) = v.admin_orgs.first().cloned() else {
-        return super::not_found(&v);
     };
     let a = match s.platform.organisation_activity(&v.ctx, &org, 12).await {
         Ok(a) => a,
@@ -470,12 +477,9 @@ pub async fn members_page(
     parts: Parts,
     Query(q): Query<DoneParams>,
 ) -> Response {
-    let v = match viewer(&s, &parts).await {
-        Ok(v) => v,
+    let (v, org) = match admin_viewer(&s, &parts).await {
+        Ok(x) => x,
         Err(r) => return r,
-    };
-    let Some(org) = v.admin_orgs.first().cloned() else {
-        return super::not_found(&v);
     };
     let notice = q
         .done
@@ -512,12 +516,9 @@ pub async fn add_member(
     parts: Parts,
     body: axum::body::Bytes,
 ) -> Response {
-    let v = match viewer(&s, &parts).await {
-        Ok(v) => v,
+    let (v, org) = match admin_viewer(&s, &parts).await {
+        Ok(x) => x,
         Err(r) => return r,
-    };
-    let Some(org) = v.admin_orgs.first().cloned() else {
-        return super::not_found(&v);
     };
     let f: MemberForm = serde_urlencoded::from_bytes(&body).unwrap_or_default();
     if let Err(r) = v.check_csrf(&s, &f.csrf).await {
@@ -579,12 +580,9 @@ pub async fn member_action(
     parts: Parts,
     body: axum::body::Bytes,
 ) -> Response {
-    let v = match viewer(&s, &parts).await {
-        Ok(v) => v,
+    let (v, org) = match admin_viewer(&s, &parts).await {
+        Ok(x) => x,
         Err(r) => return r,
-    };
-    let Some(org) = v.admin_orgs.first().cloned() else {
-        return super::not_found(&v);
     };
     let f: CsrfOnly = serde_urlencoded::from_bytes(&body).unwrap_or_default();
     if let Err(r) = v.check_csrf(&s, &f.csrf).await {

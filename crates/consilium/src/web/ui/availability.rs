@@ -49,6 +49,20 @@ impl DoneParams {
     }
 }
 
+/// Every TRE_G15 profession as (code, label, accepted by these rules), for the rules form.
+pub fn profession_choices(rules: &AcceptanceRules) -> Vec<(String, String, bool)> {
+    crate::codes::professions()
+        .values()
+        .map(|x| {
+            (
+                x.code.clone(),
+                x.label.clone(),
+                rules.professions.contains(&x.code),
+            )
+        })
+        .collect()
+}
+
 /// A form field's value (the first one), empty when absent.
 pub fn field(pairs: &[(String, String)], k: &str) -> String {
     pairs
@@ -99,16 +113,7 @@ async fn page(
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
-    let professions = crate::codes::professions()
-        .values()
-        .map(|x| {
-            (
-                x.code.clone(),
-                x.label.clone(),
-                r.rules.professions.contains(&x.code),
-            )
-        })
-        .collect();
+    let professions = profession_choices(&r.rules);
     let mut colleagues = Vec::new();
     for sp in &v.me.specialties {
         for e in p

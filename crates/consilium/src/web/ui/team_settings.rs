@@ -65,16 +65,7 @@ async fn page(
     if !v.admin_orgs.contains(&team.organisation_id) {
         return super::not_found(v);
     }
-    let professions = crate::codes::professions()
-        .values()
-        .map(|x| {
-            (
-                x.code.clone(),
-                x.label.clone(),
-                r.rules.professions.contains(&x.code),
-            )
-        })
-        .collect();
+    let professions = super::availability::profession_choices(&r.rules);
     let slots = r
         .rota
         .iter()
