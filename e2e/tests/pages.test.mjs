@@ -111,9 +111,9 @@ test("hostile text in every free-text field, written through the interface", asy
 
 const ROLES = [
   { who: "Petit", role: "requester", pages: ["/cases?view=requested", "/cases/new", "/notifications", "CASE", "DECLINED"] },
-  { who: "Roux", role: "expert", pages: ["/cases?view=mine", "/me/availability", "/cases?view=pool", "/cases?view=due", "/billing", "/notifications", "CASE", "DECLINED"] },
-  { who: "Lefebvre", role: "assigner", pages: ["/cases?view=mine", "/cases?view=team", "BOARD", "SETTINGS", "/notifications"] },
-  { who: "Martin", role: "admin", pages: ["/cases?view=requested", "/admin/members", "/admin/audit", "/admin/audit?action=case.&outcome=denied", "/admin/activity", "/cases/new"] },
+  { who: "Roux", role: "expert", pages: ["/cases?view=mine", "/me/availability", "/me/templates", "/cases?view=pool", "/cases?view=due", "/billing", "/notifications", "CASE", "DECLINED"] },
+  { who: "Lefebvre", role: "assigner", pages: ["/cases?view=mine", "/cases?view=team", "BOARD", "SETTINGS", "/admin/teams", "/notifications"] },
+  { who: "Martin", role: "admin", pages: ["/cases?view=requested", "/admin/members", "/admin/teams", "/admin/audit", "/admin/audit?action=case.&outcome=denied", "/admin/activity", "/cases/new"] },
 ];
 
 test("every main page for every role: no script runs, accessible, screenshotted", async () => {

@@ -1477,23 +1477,48 @@ impl Platform {
     }
 
     pub async fn list_cases(&self, ctx: &Ctx, q: ListQuery) -> Result<Vec<CaseSummary>> {
+        let mut lists = self.list_cases_many(ctx, vec![q]).await?;
+        Ok(lists.pop().unwrap_or_default())
+    }
+
+    /// Several lists read in one transaction, with one `case.list` audit entry naming every
+    /// case listed (the web inbox reads its tabs this way: one commit instead of one per
+    /// tab). The lists come back in the order of the queries.
+    pub async fn list_cases_many(
+        &self,
+        ctx: &Ctx,
+        queries: Vec<ListQuery>,
+    ) -> Result<Vec<Vec<CaseSummary>>> {
         let me = ctx.actor.id().ok_or(Error::Unauthenticated)?.to_string();
         let now = self.now();
         let mut tx = self.db.begin().await?;
-        let rows = repo::list(
-            &mut tx,
-            &ListFilter {
-                me: &me,
-                view: q.view,
-                states: q.states,
-                overdue_at: q.overdue.then_some(now.micros()),
-                after: q.after,
-                limit: q.limit,
-            },
-        )
-        .await?;
-        let list: Vec<CaseSummary> = rows.into_iter().map(|r| summary(r, now)).collect();
-        let ids: Vec<&str> = list.iter().map(|c| c.id.as_str()).collect();
+        let mut lists = Vec::with_capacity(queries.len());
+        for q in queries {
+            let rows = repo::list(
+                &mut tx,
+                &ListFilter {
+                    me: &me,
+                    view: q.view,
+                    states: q.states,
+                    overdue_at: q.overdue.then_some(now.micros()),
+                    after: q.after,
+                    limit: q.limit,
+                },
+            )
+            .await?;
+            lists.push(
+                rows.into_iter()
+                    .map(|r| summary(r, now))
+                    .collect::<Vec<CaseSummary>>(),
+            );
+        }
+        let mut seen = std::collections::HashSet::new();
+        let ids: Vec<&str> = lists
+            .iter()
+            .flatten()
+            .map(|c| c.id.as_str())
+            .filter(|id| seen.insert(*id))
+            .collect();
         audit::append(
             &mut tx,
             now,
@@ -1502,7 +1527,7 @@ impl Platform {
         )
         .await?;
         tx.commit().await?;
-        Ok(list)
+        Ok(lists)
     }
 
     /// Expires every open case whose R9 deadline has passed (system use: jobs, demo).

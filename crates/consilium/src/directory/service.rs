@@ -1,8 +1,8 @@
 //! Directory use cases.
 
 use super::model::{
-    AddMember, NewOrganisation, NewProfessional, NewTeam, Organisation, Professional, Team,
-    TeamInput,
+    AddMember, NewOrganisation, NewProfessional, NewTeam, NewTeamMember, Organisation,
+    Professional, Team, TeamInput,
 };
 use super::repo;
 use crate::audit::{self, NewEntry};
@@ -114,9 +114,6 @@ impl Platform {
         {
             v.push("organisation_id", "unknown organisation");
         }
-        if input.members.is_empty() {
-            v.push("members", "a team needs at least one member");
-        }
         for (field, h) in [
             ("routing.accept_hours", input.routing.accept_hours),
             ("routing.hybrid_hours", input.routing.hybrid_hours),
@@ -128,28 +125,7 @@ impl Platform {
                 );
             }
         }
-        if !input.members.iter().any(|m| m.is_assigner) {
-            v.push("members", "a team needs at least one case assigner");
-        }
-        let mut seen = std::collections::HashSet::new();
-        for (i, m) in input.members.iter().enumerate() {
-            if !seen.insert(m.professional_id.as_str()) {
-                v.push(format!("members[{i}].professional_id"), "listed twice");
-                continue;
-            }
-            match repo::get_professional_row(&mut tx, &m.professional_id).await? {
-                None => v.push(
-                    format!("members[{i}].professional_id"),
-                    "unknown professional",
-                ),
-                // R2/R4: only doctors and midwives may be experts.
-                Some(p) if !codes::may_be_expert(&p.profession) => v.push(
-                    format!("members[{i}].professional_id"),
-                    "only doctors and midwives may be experts (R4)",
-                ),
-                Some(_) => {}
-            }
-        }
+        check_members(&mut tx, &input.members, &[], &mut v).await?;
         v.into_result()?;
         let id = new_id();
         let now = self.now();
@@ -376,4 +352,39 @@ impl Platform {
         tx.rollback().await?;
         Ok(p)
     }
+}
+
+/// What every team's member list must be: not empty, at least one case assigner, nobody
+/// twice, only doctors and midwives (R2/R4: only they may be experts), and nobody newly
+/// added whose account is disabled (`already`: the team's current members, who may stay).
+pub(crate) async fn check_members(
+    tx: &mut Tx,
+    members: &[NewTeamMember],
+    already: &[String],
+    v: &mut Violations,
+) -> Result<()> {
+    if members.is_empty() {
+        v.push("members", "a team needs at least one member");
+    } else if !members.iter().any(|m| m.is_assigner) {
+        v.push("members", "a team needs at least one case assigner");
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (i, m) in members.iter().enumerate() {
+        let field = format!("members[{i}].professional_id");
+        if !seen.insert(m.professional_id.as_str()) {
+            v.push(field, "listed twice");
+            continue;
+        }
+        match repo::get_professional_row(tx, &m.professional_id).await? {
+            None => v.push(field, "unknown professional"),
+            Some(p) if !codes::may_be_expert(&p.profession) => {
+                v.push(field, "only doctors and midwives may be experts (R4)")
+            }
+            Some(p) if !p.active && !already.contains(&p.id) => {
+                v.push(field, "this professional's account is disabled")
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
 }

@@ -35,6 +35,22 @@ pub struct PersonRef {
     pub display_name: String,
 }
 
+/// How a team shares its requests (see `Platform::set_team_policy`).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TeamPolicyInput {
+    pub policy: crate::directory::model::TeamPolicy,
+    #[serde(default)]
+    pub routing: crate::directory::model::TeamRouting,
+}
+
+/// A team's new member list (replaces the old one).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TeamMembersInput {
+    pub members: Vec<crate::directory::model::NewTeamMember>,
+}
+
 /// An absence to record: from `from` (included) to `to` (excluded). The delegate, a doctor
 /// or midwife, takes the expert's place in their teams' automatic assignment meanwhile, and
 /// is named to requesters who choose the expert.
@@ -741,6 +757,59 @@ impl Platform {
     /// An expert records an absence, optionally naming a delegate. Accepts `Idempotency-Key`.
     pub async fn add_absence(&self, ctx: &Ctx, input: AbsenceInput) -> Result<Absence> {
         let me = self.require_expert(ctx, "absence.create").await?;
+        self.insert_absence(ctx, &me, input).await
+    }
+
+    /// An administrator of one of the expert's organisations records the expert's absence
+    /// (a sick leave the expert cannot enter themselves); the expert may also use it for
+    /// themselves. Anyone else: 403, audited; unknown professional: 404; someone who does
+    /// not receive requests (not a doctor or midwife): 422.
+    pub async fn add_absence_for(
+        &self,
+        ctx: &Ctx,
+        professional_id: &str,
+        input: AbsenceInput,
+    ) -> Result<Absence> {
+        self.may_manage_absences_of(ctx, professional_id, "absence.create")
+            .await?;
+        self.insert_absence(ctx, professional_id, input).await
+    }
+
+    /// Whether the caller may record or delete `pro`'s absences: themselves (if they
+    /// receive requests), or an administrator of one of their organisations.
+    async fn may_manage_absences_of(&self, ctx: &Ctx, pro: &str, action: &str) -> Result<()> {
+        let me = ctx.actor.id().ok_or(Error::Unauthenticated)?.to_string();
+        let mut tx = self.db.begin().await?;
+        let Some(row) = dir::get_professional_row(&mut tx, pro).await? else {
+            tx.rollback().await?;
+            return Err(Error::NotFound);
+        };
+        let theirs = dir::organisations_of(&mut tx, pro).await?;
+        let mine = dir::admin_of(&mut tx, &me).await?;
+        if me != pro && !theirs.iter().any(|o| mine.contains(o)) {
+            return self
+                .deny(
+                    tx,
+                    ctx,
+                    NewEntry::denied(action, "professional", pro),
+                    Error::Forbidden(
+                        "only the professional and the administrators of their organisations may do this".into(),
+                    ),
+                )
+                .await;
+        }
+        tx.rollback().await?;
+        if !codes::may_be_expert(&row.profession) {
+            return Err(Error::invalid(
+                "professional_id",
+                "only doctors and midwives receive requests (R4): others have no absences to record",
+            ));
+        }
+        Ok(())
+    }
+
+    async fn insert_absence(&self, ctx: &Ctx, me: &str, input: AbsenceInput) -> Result<Absence> {
+        let me = me.to_string();
         let now = self.now();
         let mut tx = self.db.begin().await?;
         if let Some(prev) = idempotency::replay(&mut tx, ctx).await? {
@@ -763,7 +832,7 @@ impl Platform {
         if let Some(d) = input.delegate_id.as_deref() {
             match dir::get_professional_row(&mut tx, d).await? {
                 None => v.push("delegate_id", "unknown professional"),
-                Some(p) if p.id == me => v.push("delegate_id", "you cannot be your own delegate"),
+                Some(p) if p.id == me => v.push("delegate_id", "nobody is their own delegate"),
                 Some(p) if !p.active => {
                     v.push("delegate_id", "this professional's account is disabled")
                 }
@@ -780,7 +849,7 @@ impl Platform {
                     v.push(
                         "from",
                         format!(
-                            "overlaps your absence from {} to {}",
+                            "overlaps the absence from {} to {}",
                             Timestamp(a.from_at).to_rfc3339(),
                             Timestamp(a.to_at).to_rfc3339()
                         ),
@@ -821,6 +890,7 @@ impl Platform {
             &ctx.actor,
             &[
                 NewEntry::success("absence.create", "absence", &id).with(json!({
+                    "professional_id": me,
                     "from": input.from, "to": input.to, "delegate_id": input.delegate_id,
                 })),
             ],
@@ -831,19 +901,40 @@ impl Platform {
         Ok(view)
     }
 
-    /// An expert deletes one of their absences (someone else's, or unknown: 404, audited).
-    pub async fn delete_absence(&self, ctx: &Ctx, id: &str) -> Result<()> {
+    /// An expert deletes one of their absences, or an administrator of one of the expert's
+    /// organisations deletes one of theirs (anyone else's, or unknown: 404, audited).
+    /// `mine_only`: the caller's own absences only (the `/me` endpoint).
+    pub async fn delete_absence(&self, ctx: &Ctx, id: &str, mine_only: bool) -> Result<()> {
         let me = ctx.actor.id().ok_or(Error::Unauthenticated)?.to_string();
         let now = self.now();
         let mut tx = self.db.begin().await?;
-        let n = run!(&mut tx, |c| sqlx::query(
-            "DELETE FROM absences WHERE id = $1 AND professional_id = $2"
+        let owner: Option<String> = run!(&mut tx, |c| sqlx::query_scalar(
+            "SELECT professional_id FROM absences WHERE id = $1"
         )
         .bind(id)
-        .bind(&me)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?;
+        .fetch_optional(c)
+        .await)?;
+        let allowed = match &owner {
+            None => false,
+            Some(o) if *o == me => true,
+            Some(_) if mine_only => false,
+            Some(o) => {
+                let theirs = dir::organisations_of(&mut tx, o).await?;
+                let mine = dir::admin_of(&mut tx, &me).await?;
+                theirs.iter().any(|x| mine.contains(x))
+            }
+        };
+        let n = if allowed {
+            run!(&mut tx, |c| sqlx::query(
+                "DELETE FROM absences WHERE id = $1"
+            )
+            .bind(id)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))?
+        } else {
+            0
+        };
         if n == 0 {
             return self
                 .deny(
@@ -974,6 +1065,8 @@ impl Platform {
         policy: crate::directory::model::TeamPolicy,
         routing: crate::directory::model::TeamRouting,
     ) -> Result<()> {
+        // Who may, first: a stranger learns nothing from the validation.
+        let (mut tx, _) = self.team_admin(ctx, team_id, "team.policy").await?;
         let mut v = Violations::default();
         for (field, h) in [
             ("routing.accept_hours", routing.accept_hours),
@@ -983,8 +1076,10 @@ impl Platform {
                 v.push(field, "must be between 1 and 168 hours");
             }
         }
-        v.into_result()?;
-        let (mut tx, _) = self.team_admin(ctx, team_id, "team.policy").await?;
+        if let Err(e) = v.into_result() {
+            tx.rollback().await?;
+            return Err(e);
+        }
         let strategy = routing.assign_strategy.as_str();
         run!(&mut tx, |c| {
             sqlx::query(
@@ -1016,6 +1111,85 @@ impl Platform {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// An administrator of the team's organisation replaces the team's members (the same
+    /// checks as at creation). Cases already assigned to someone who leaves stay theirs (the
+    /// assigner may reassign them from the board); cases in the pool are no longer visible
+    /// to them; pending offers to them lapse as usual and go to the next candidate.
+    pub async fn set_team_members(
+        &self,
+        ctx: &Ctx,
+        team_id: &str,
+        input: TeamMembersInput,
+    ) -> Result<crate::directory::model::Team> {
+        let (mut tx, _) = self.team_admin(ctx, team_id, "team.members").await?;
+        let before: Vec<(String, bool)> = run!(&mut tx, |c| sqlx::query_as(
+            "SELECT professional_id, is_assigner FROM team_members WHERE team_id = $1"
+        )
+        .bind(team_id)
+        .fetch_all(c)
+        .await)?;
+        let already: Vec<String> = before.iter().map(|b| b.0.clone()).collect();
+        let mut v = Violations::default();
+        crate::directory::service::check_members(&mut tx, &input.members, &already, &mut v).await?;
+        if let Err(e) = v.into_result() {
+            tx.rollback().await?;
+            return Err(e);
+        }
+        run!(&mut tx, |c| sqlx::query(
+            "DELETE FROM team_members WHERE team_id = $1"
+        )
+        .bind(team_id)
+        .execute(c)
+        .await
+        .map(|_| ()))?;
+        for m in &input.members {
+            run!(&mut tx, |c| {
+                sqlx::query(
+                "INSERT INTO team_members (team_id, professional_id, is_assigner) VALUES ($1, $2, $3)"
+            )
+            .bind(team_id)
+            .bind(&m.professional_id)
+            .bind(m.is_assigner)
+            .execute(c)
+            .await
+            .map(|_| ())
+            })?;
+        }
+        let added: Vec<&str> = input
+            .members
+            .iter()
+            .filter(|m| !already.contains(&m.professional_id))
+            .map(|m| m.professional_id.as_str())
+            .collect();
+        let removed: Vec<&str> = already
+            .iter()
+            .filter(|id| !input.members.iter().any(|m| &m.professional_id == *id))
+            .map(String::as_str)
+            .collect();
+        let assigners: Vec<&str> = input
+            .members
+            .iter()
+            .filter(|m| m.is_assigner)
+            .map(|m| m.professional_id.as_str())
+            .collect();
+        audit::append(
+            &mut tx,
+            self.now(),
+            &ctx.actor,
+            &[
+                NewEntry::success("team.members", "team", team_id).with(json!({
+                    "added": added, "removed": removed, "assigners": assigners,
+                })),
+            ],
+        )
+        .await?;
+        let team = dir::get_team(&mut tx, team_id)
+            .await?
+            .ok_or(Error::NotFound)?;
+        tx.commit().await?;
+        Ok(team)
     }
 
     /// An administrator of the team's organisation replaces the team's acceptance rules.

@@ -75,6 +75,22 @@ pub fn routes() -> Router<Arc<AppState>> {
             "/directory/professionals/{id}/routing",
             get(routing::professional_routing),
         )
+        .route(
+            "/directory/professionals/{id}/absences",
+            post(routing::add_absence_for),
+        )
+        .route(
+            "/directory/absences/{id}",
+            axum::routing::delete(routing::delete_any_absence),
+        )
+        .route(
+            "/directory/teams/{id}/members",
+            axum::routing::put(routing::put_team_members),
+        )
+        .route(
+            "/directory/teams/{id}/policy",
+            axum::routing::put(routing::put_team_policy),
+        )
         .route("/directory/teams/{id}/routing", get(routing::team_routing))
         .route(
             "/directory/teams/{id}/acceptance-rules",

@@ -107,7 +107,8 @@ impl Modify for Bearer {
         reports::download_pdf, reports::download_cda,
         routing::my_routing, routing::put_my_rules, routing::add_absence, routing::delete_absence,
         routing::professional_routing, routing::team_routing, routing::put_team_rules,
-        routing::put_team_rota, routing::offers, routing::board,
+        routing::put_team_rota, routing::offers, routing::board, routing::add_absence_for,
+        routing::delete_any_absence, routing::put_team_members, routing::put_team_policy,
         operations::list_jobs, operations::retry_job,
     ),
     tags((name = "cases"), (name = "attachments"), (name = "patients"), (name = "directory"), (name = "codes"), (name = "account"), (name = "notifications"), (name = "billing"), (name = "reports"), (name = "routing"), (name = "operations"))

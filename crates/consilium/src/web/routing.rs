@@ -6,10 +6,14 @@ use super::AppState;
 use super::api::Q;
 use super::extract::{Auth, Call};
 use super::problem::Problem;
+use crate::directory::model::Team;
 use crate::kernel::Error;
 use crate::routing::board::{Offers, TeamBoard};
 use crate::routing::model::AcceptanceRules;
-use crate::routing::rules::{Absence, AbsenceInput, ExpertRouting, RotaInput, TeamRoutingRules};
+use crate::routing::rules::{
+    Absence, AbsenceInput, ExpertRouting, RotaInput, TeamMembersInput, TeamPolicyInput,
+    TeamRoutingRules,
+};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -63,8 +67,85 @@ pub async fn delete_absence(
     Auth(ctx): Auth,
     Path(id): Path<String>,
 ) -> std::result::Result<StatusCode, Problem> {
-    s.platform.delete_absence(&ctx, &id).await?;
+    s.platform.delete_absence(&ctx, &id, true).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Record a professional's absence: an administrator of one of their organisations (for a
+/// sick leave, say), or the professional themselves. Others 403; someone who receives no
+/// requests (not a doctor or midwife) 422. Accepts `Idempotency-Key`.
+#[utoipa::path(post, path = "/api/v1/directory/professionals/{id}/absences", tag = "routing", security(("bearer" = [])),
+    params(("id" = String, Path, description = "object id")),
+    request_body = AbsenceInput,
+    responses((status = 201, body = Absence), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn add_absence_for(
+    State(s): S,
+    Path(id): Path<String>,
+    call: Call<AbsenceInput>,
+) -> std::result::Result<(StatusCode, Json<Absence>), Problem> {
+    call.require_body()?;
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            s.platform
+                .add_absence_for(&call.ctx, &id, call.body)
+                .await?,
+        ),
+    ))
+}
+
+/// Delete an absence: the absent professional, or an administrator of one of their
+/// organisations (anyone else, or an unknown absence: 404).
+#[utoipa::path(delete, path = "/api/v1/directory/absences/{id}", tag = "routing", security(("bearer" = [])),
+    params(("id" = String, Path, description = "absence id")),
+    responses((status = 204, description = "deleted"), (status = 404, body = Problem)))]
+pub async fn delete_any_absence(
+    State(s): S,
+    Auth(ctx): Auth,
+    Path(id): Path<String>,
+) -> std::result::Result<StatusCode, Problem> {
+    s.platform.delete_absence(&ctx, &id, false).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Replace a team's members (an administrator of its organisation): at least one member,
+/// at least one case assigner, doctors and midwives only. Cases already assigned to someone
+/// who leaves stay theirs until reassigned.
+#[utoipa::path(put, path = "/api/v1/directory/teams/{id}/members", tag = "routing", security(("bearer" = [])),
+    params(("id" = String, Path, description = "object id")),
+    request_body = TeamMembersInput,
+    responses((status = 200, body = Team), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn put_team_members(
+    State(s): S,
+    Path(id): Path<String>,
+    call: Call<TeamMembersInput>,
+) -> ApiResult<Team> {
+    call.require_body()?;
+    Ok(Json(
+        s.platform
+            .set_team_members(&call.ctx, &id, call.body)
+            .await?,
+    ))
+}
+
+/// Change how a team shares its requests (an administrator of its organisation): policy
+/// (`self_service`, `moderated`, `auto_assign`, `hybrid`), ordering, hours to accept, hours
+/// in a hybrid pool. Cases already waiting keep their timers.
+#[utoipa::path(put, path = "/api/v1/directory/teams/{id}/policy", tag = "routing", security(("bearer" = [])),
+    params(("id" = String, Path, description = "object id")),
+    request_body = TeamPolicyInput,
+    responses((status = 200, body = Team), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn put_team_policy(
+    State(s): S,
+    Path(id): Path<String>,
+    call: Call<TeamPolicyInput>,
+) -> ApiResult<Team> {
+    call.require_body()?;
+    let body = call.body;
+    s.platform
+        .set_team_policy(&call.ctx, &id, body.policy, body.routing)
+        .await?;
+    Ok(Json(s.platform.get_team(&id).await?))
 }
 
 /// A professional's acceptance rules and absences: themselves, or an administrator of one

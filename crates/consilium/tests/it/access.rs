@@ -216,6 +216,8 @@ enum State {
     ExpertAbsence,
     /// A dead job of the queue.
     DeadJob,
+    /// A new doctor of the CHU (the dermatology team's organisation), in no team.
+    TeamDoctor,
 }
 
 impl State {
@@ -241,6 +243,7 @@ impl State {
             "OwnerSession" => OwnerSession,
             "OwnerNotification" => OwnerNotification,
             "ExpertAbsence" => ExpertAbsence,
+            "TeamDoctor" => TeamDoctor,
             "DeadJob" => DeadJob,
             _ => return Option::None,
         })
@@ -304,6 +307,7 @@ impl Row {
                     .replace("$fontaine", &w.fontaine)
                     .replace("$bernard", &w.bernard)
                     .replace("$martin", &w.ids[&Who::OrgAdmin])
+                    .replace("$lefebvre", &w.ids[&Who::Assigner])
                     .replace("$patient", &t.patient)
                     .replace("$rpps", &fresh_rpps());
                 Some(serde_json::from_str(&text).unwrap_or_else(|e| {
@@ -518,6 +522,31 @@ async fn prepare_other(app: &TestApp, w: &World, state: State) -> Option<String>
                 .unwrap()
                 .id
         }
+        State::TeamDoctor => {
+            let chu = app
+                .platform
+                .get_team(&w.team)
+                .await
+                .unwrap()
+                .organisation_id;
+            app.platform
+                .create_professional(
+                    &TestApp::system(),
+                    NewProfessional {
+                        rpps: Some(fresh_rpps()),
+                        adeli: None,
+                        first_name: "Inès".into(),
+                        last_name: "Nouvelle".into(),
+                        profession: "10".into(),
+                        specialties: vec!["SM15".into()],
+                        email: None,
+                    },
+                    &[(chu, "member")],
+                )
+                .await
+                .unwrap()
+                .id
+        }
         State::OwnerToken => {
             let owner = consilium::platform::Ctx::new(
                 app.platform
@@ -566,6 +595,16 @@ async fn prepare_other(app: &TestApp, w: &World, state: State) -> Option<String>
             id
         }
         State::ExpertAbsence => {
+            // One at a time: what an earlier row left would overlap.
+            app.exec(&format!(
+                "DELETE FROM absences WHERE professional_id = '{}' AND from_at = {}",
+                w.roux,
+                consilium::kernel::Timestamp::parse_rfc3339("2031-06-01T00:00:00Z")
+                    .unwrap()
+                    .micros()
+            ))
+            .await
+            .unwrap();
             let roux = consilium::platform::Ctx::new(
                 app.platform
                     .authenticate(ROUX)

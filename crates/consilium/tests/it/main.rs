@@ -22,4 +22,5 @@ mod routing_rules;
 mod routing_week;
 mod signin;
 mod smtp;
+mod teams;
 mod ui;

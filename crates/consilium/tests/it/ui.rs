@@ -406,7 +406,10 @@ both!(board_and_admin_pages_are_for_their_roles, |app| {
         .await;
     assert_eq!(p.status, StatusCode::OK);
     let p = admin.get("/admin/audit?from=yesterday").await;
-    assert!(p.body.contains("YYYY-MM-DD"), "a bad date is explained");
+    assert!(
+        p.body.contains("JJ/MM/AAAA"),
+        "a bad date is explained (in French)"
+    );
     let p = admin.get("/admin/activity").await;
     assert_eq!(p.status, StatusCode::OK);
     assert!(p.body.contains("<svg") && p.body.contains("Demandes par semaine"));

@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 /// The signed-in caller and the organisation they administer, or the response to send
 /// instead (sign-in, or "not found" for anyone who administers nothing).
-async fn admin_viewer(
+pub(super) async fn admin_viewer(
     s: &crate::web::AppState,
     parts: &Parts,
 ) -> Result<(super::Viewer, String), Response> {
@@ -183,8 +183,8 @@ fn day_start(s: &str) -> Result<Option<Timestamp>, Error> {
     if s.is_empty() {
         return Ok(None);
     }
-    let d = time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]"))
-        .map_err(|_| Error::invalid("date", "write it YYYY-MM-DD"))?;
+    let d = super::availability::parse_date(s)
+        .ok_or_else(|| Error::invalid("date", "write it YYYY-MM-DD"))?;
     Ok(Some(crate::billing::model::paris_midnight(d)))
 }
 

@@ -191,13 +191,20 @@ fn refused(v: &Viewer, e: &Error) -> Option<(StatusCode, String)> {
 }
 
 /// `YYYY-MM-DD` in Europe/Paris → the start of that day.
-fn day(field: &str, s: &str) -> Result<Timestamp, Error> {
-    let d = time::Date::parse(
-        s.trim(),
-        time::macros::format_description!("[year]-[month]-[day]"),
-    )
-    .map_err(|_| Error::invalid(field, "write a date (YYYY-MM-DD)"))?;
+pub fn day(field: &str, s: &str) -> Result<Timestamp, Error> {
+    let d = parse_date(s).ok_or_else(|| Error::invalid(field, "write a date (YYYY-MM-DD)"))?;
     Ok(crate::billing::model::paris_midnight(d))
+}
+
+/// A date as a date field sends it (`YYYY-MM-DD`) or as a French user types it where the
+/// browser has no date picker (`JJ/MM/AAAA`).
+pub fn parse_date(s: &str) -> Option<time::Date> {
+    let s = s.trim();
+    time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]"))
+        .or_else(|_| {
+            time::Date::parse(s, time::macros::format_description!("[day]/[month]/[year]"))
+        })
+        .ok()
 }
 
 pub async fn post(
@@ -265,11 +272,22 @@ pub async fn delete_absence(
     if let Err(r) = v.check_csrf(&s, &csrf).await {
         return r;
     }
-    match s.platform.delete_absence(&v.ctx, &id).await {
+    match s.platform.delete_absence(&v.ctx, &id, true).await {
         Ok(()) => see_other("/me/availability?done=absence_deleted"),
         Err(e) => match refused(&v, &e) {
             Some(err) => page(&s, &v, None, Some(err)).await,
             None => e.into_response(),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn dates_in_both_forms() {
+        let d = super::parse_date("2026-11-24").unwrap();
+        assert_eq!(super::parse_date(" 24/11/2026 "), Some(d));
+        assert_eq!(super::parse_date("11/24/2026"), None);
+        assert_eq!(super::parse_date("demain"), None);
     }
 }

@@ -120,31 +120,30 @@ pub async fn list_page(
         after: None,
         limit,
     };
-    let requested = match s.platform.list_cases(&v.ctx, list(View::Requested)).await {
-        Ok(x) => x,
-        Err(e) => return e.into_response(),
-    };
-    let inbox = if v.me.may_be_expert {
-        match s.platform.list_cases(&v.ctx, list(View::Inbox)).await {
-            Ok(x) => x,
-            Err(e) => return e.into_response(),
-        }
-    } else {
-        Vec::new()
-    };
     let is_assigner = v.teams.iter().any(|t| {
         t.members
             .iter()
             .any(|m| m.professional_id == v.me.id && m.is_assigner)
     });
-    let team_cases = if is_assigner {
-        match s.platform.list_cases(&v.ctx, list(View::Team)).await {
-            Ok(x) => x,
-            Err(e) => return e.into_response(),
-        }
+    // Every tab's list in one read (one transaction, one audit entry).
+    let mut queries = vec![list(View::Requested)];
+    if v.me.may_be_expert {
+        queries.push(list(View::Inbox));
+    }
+    if is_assigner {
+        queries.push(list(View::Team));
+    }
+    let mut lists = match s.platform.list_cases_many(&v.ctx, queries).await {
+        Ok(x) => x.into_iter(),
+        Err(e) => return e.into_response(),
+    };
+    let requested = lists.next().unwrap_or_default();
+    let inbox = if v.me.may_be_expert {
+        lists.next().unwrap_or_default()
     } else {
         Vec::new()
     };
+    let team_cases = lists.next().unwrap_or_default();
     let now = s.platform.now();
     let soon = now.plus_seconds(DUE_SOON_HOURS * 3600).micros();
     let mine: Vec<&CaseSummary> = inbox
@@ -545,7 +544,12 @@ pub(super) async fn case_response(
         }
     }
     let templates = if c.allowed_actions.iter().any(|a| a == "answer") {
-        p.answer_templates(&v.ctx).await.unwrap_or_default()
+        p.answer_templates(&v.ctx)
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .map(|t| (t.title, t.body))
+            .collect()
     } else {
         Vec::new()
     };

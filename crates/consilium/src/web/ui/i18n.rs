@@ -34,6 +34,132 @@ pub fn t(lang: Lang, key: &str) -> &'static str {
     }
 }
 
+/// A field error's message (written in English for the API) in the interface's language;
+/// one not in the table stays in English.
+pub fn message(lang: Lang, msg: &str) -> &str {
+    if lang == Lang::En {
+        return msg;
+    }
+    MESSAGES
+        .iter()
+        .find(|(en, _)| *en == msg)
+        .map(|(_, fr)| *fr)
+        .unwrap_or(msg)
+}
+
+/// The field messages users of the web forms meet, in French.
+const MESSAGES: &[(&str, &str)] = &[
+    (
+        "a team needs at least one case assigner",
+        "une équipe a besoin d'au moins un régulateur",
+    ),
+    (
+        "a team needs at least one member",
+        "une équipe a besoin d'au moins un membre",
+    ),
+    ("a whole number", "un nombre entier"),
+    ("a whole number of hours", "un nombre entier d'heures"),
+    (
+        "an RPPS or an ADELI number is required",
+        "un numéro RPPS ou ADELI est requis",
+    ),
+    (
+        "choose a named expert or a team",
+        "choisissez un expert ou une équipe",
+    ),
+    (
+        "choose a named expert or a team, not both",
+        "choisissez un expert ou une équipe, pas les deux",
+    ),
+    (
+        "choose a team or an expert",
+        "choisissez une équipe ou un expert",
+    ),
+    ("choose one of the options", "choisissez l'une des options"),
+    ("is before 1890", "est antérieure à 1890"),
+    ("is in the future", "est dans le futur"),
+    ("is in the past", "est dans le passé"),
+    ("is not an email address", "n'est pas une adresse e-mail"),
+    ("is required", "est obligatoire"),
+    (
+        "is required (at most 100 characters)",
+        "est obligatoire (100 caractères au plus)",
+    ),
+    ("is too long", "est trop long"),
+    ("listed twice", "figure deux fois"),
+    ("must be 5 digits", "doit compter 5 chiffres"),
+    (
+        "must be a 5-character INSEE code",
+        "doit être un code INSEE de 5 caractères",
+    ),
+    (
+        "must be a date written YYYY-MM-DD",
+        "doit être une date (AAAA-MM-JJ)",
+    ),
+    ("must be after from", "doit être après le début"),
+    (
+        "must be between 1 and 168 hours",
+        "doit être entre 1 et 168 heures",
+    ),
+    ("no such slot", "créneau introuvable"),
+    (
+        "nobody is their own delegate",
+        "on ne peut pas être son propre remplaçant",
+    ),
+    (
+        "not a member of this team",
+        "n'est pas membre de cette équipe",
+    ),
+    (
+        "only doctors and midwives may answer in your place (R4)",
+        "seuls un médecin ou une sage-femme peuvent vous remplacer (R4)",
+    ),
+    (
+        "only doctors and midwives may be experts (R4)",
+        "seuls les médecins et sages-femmes peuvent être experts (R4)",
+    ),
+    (
+        "record the patient's information and consent before sending (R6)",
+        "enregistrez l'information et le consentement du patient avant l'envoi (R6)",
+    ),
+    (
+        "state the question for the expert (R7)",
+        "posez la question à l'expert (R7)",
+    ),
+    (
+        "state the reason for the request (R7)",
+        "indiquez le motif de la demande (R7)",
+    ),
+    (
+        "the first digit of the INS does not match the sex",
+        "le premier chiffre de l'INS ne correspond pas au sexe",
+    ),
+    (
+        "the requester cannot be the expert",
+        "le requérant ne peut pas être l'expert",
+    ),
+    (
+        "this professional's account is disabled",
+        "le compte de ce professionnel est désactivé",
+    ),
+    ("unknown organisation", "organisation inconnue"),
+    ("unknown patient", "patient inconnu"),
+    ("unknown professional", "professionnel inconnu"),
+    ("unknown TRE_G15 profession code", "profession inconnue"),
+    ("unknown TRE_R38 specialty code", "spécialité inconnue"),
+    ("unknown team", "équipe inconnue"),
+    (
+        "write a date (YYYY-MM-DD)",
+        "saisissez une date (JJ/MM/AAAA)",
+    ),
+    ("write a date and time", "saisissez une date et une heure"),
+    ("write it YYYY-MM-DD", "écrivez-la JJ/MM/AAAA ou AAAA-MM-JJ"),
+    (
+        "you cannot ask yourself for an opinion",
+        "vous ne pouvez pas vous demander un avis à vous-même",
+    ),
+];
+
 /// The label of an API field name in an error message.
 pub fn field_label(lang: Lang, field: &str) -> String {
     let key = format!("f_{}", field.split(['.', '[']).next().unwrap_or(field));
@@ -132,6 +258,7 @@ pub static WORDS: &[(&str, &str, &str)] = &[
     ("birth_date", "Date de naissance", "Date of birth"),
     ("birth_family_name", "Nom de naissance", "Birth name"),
     ("board", "Tableau d'équipe", "Team board"),
+    ("case_assigner", "Régulateur", "Case assigner"),
     ("clinical_context", "Contexte clinique", "Clinical context"),
     ("close", "Fermer", "Close"),
     ("comment", "Commentaire", "Comment"),
@@ -174,6 +301,7 @@ pub static WORDS: &[(&str, &str, &str)] = &[
         "Actes par patient sur la période (R14)",
         "Acts per patient in the period (R14)",
     ),
+    ("create_team", "Créer l'équipe", "Create the team"),
     ("days", "j", "d"),
     ("days_long", "jours", "days"),
     ("deadline", "Échéance", "Due"),
@@ -292,6 +420,11 @@ pub static WORDS: &[(&str, &str, &str)] = &[
         "Invitation envoyée.",
         "Invitation sent.",
     ),
+    (
+        "done_members_saved",
+        "Membres enregistrés.",
+        "Members saved.",
+    ),
     ("done_message", "Message envoyé.", "Message sent."),
     (
         "done_policy_saved",
@@ -306,6 +439,21 @@ pub static WORDS: &[(&str, &str, &str)] = &[
         "Report signed and sent.",
     ),
     ("done_submitted", "Demande envoyée.", "Request sent."),
+    (
+        "done_team_created",
+        "Équipe créée. Réglez maintenant ses règles d'acceptation et son astreinte si besoin.",
+        "Team created. Now set its acceptance rules and rota if needed.",
+    ),
+    (
+        "done_template_deleted",
+        "Modèle supprimé.",
+        "Template deleted.",
+    ),
+    (
+        "done_template_renamed",
+        "Modèle renommé.",
+        "Template renamed.",
+    ),
     ("done_uploaded", "Fichiers ajoutés.", "Files added."),
     ("download_pdf", "Télécharger le PDF", "Download the PDF"),
     ("due_soon", "à échéance sous 48 h", "due within 48 h"),
@@ -449,6 +597,7 @@ pub static WORDS: &[(&str, &str, &str)] = &[
     ("f_birth_date", "Date de naissance", "Date of birth"),
     ("f_birth_family_name", "Nom de naissance", "Birth name"),
     ("f_context", "Contexte", "Context"),
+    ("f_date", "Date", "Date"),
     ("f_delegate_id", "Remplaçant", "Delegate"),
     ("f_departements", "Départements", "Départements"),
     ("f_expert_id", "Expert", "Expert"),
@@ -457,9 +606,12 @@ pub static WORDS: &[(&str, &str, &str)] = &[
     ("f_index", "Créneau", "Slot"),
     ("f_ins", "INS", "INS"),
     ("f_max_open", "Maximum", "Maximum"),
+    ("f_members", "Membres", "Members"),
+    ("f_name", "Nom", "Name"),
     ("f_patient", "Patient", "Patient"),
     ("f_policy", "Fonctionnement", "Policy"),
     ("f_postcodes", "Codes postaux", "Postcodes"),
+    ("f_professional_id", "Professionnel", "Professional"),
     ("f_professions", "Professions", "Professions"),
     ("f_question", "Question", "Question"),
     ("f_reason", "Motif", "Reason"),
@@ -467,9 +619,11 @@ pub static WORDS: &[(&str, &str, &str)] = &[
     ("f_regions", "Régions", "Regions"),
     ("f_routing", "Réglage", "Setting"),
     ("f_slots", "Créneaux", "Slots"),
+    ("f_specialty", "Spécialité", "Specialty"),
     ("f_target", "Destinataire", "Recipient"),
     ("f_team_id", "Équipe", "Team"),
     ("f_text", "Texte", "Text"),
+    ("f_title", "Titre", "Title"),
     ("f_to", "Fin", "End"),
     (
         "files_hint",
@@ -570,6 +724,11 @@ pub static WORDS: &[(&str, &str, &str)] = &[
     ),
     ("logout", "Se déconnecter", "Sign out"),
     (
+        "manage_templates",
+        "Gérer mes modèles",
+        "Manage my templates",
+    ),
+    (
         "max_open",
         "Nombre maximal de demandes ouvertes",
         "Most open requests at once",
@@ -581,6 +740,16 @@ pub static WORDS: &[(&str, &str, &str)] = &[
     ),
     ("medecin_traitant", "Médecin traitant", "Regular doctor"),
     ("member", "Membre", "Member"),
+    (
+        "member_absences",
+        "Absences des membres",
+        "Members' absences",
+    ),
+    (
+        "member_absences_hint",
+        "Pour un membre qui ne peut pas la saisir lui-même (arrêt maladie…). Pendant l'absence, il ne reçoit plus de demandes ; son remplaçant les reçoit à sa place.",
+        "For a member who cannot enter it themselves (sick leave…). While absent they receive no requests; their delegate receives them instead.",
+    ),
     ("members", "Membres", "Members"),
     (
         "members_caption",
@@ -616,6 +785,7 @@ pub static WORDS: &[(&str, &str, &str)] = &[
     ("new_messages", "nouveau(x) message(s)", "new message(s)"),
     ("new_patient", "Nouveau patient", "New patient"),
     ("new_request", "Nouvelle demande", "New request"),
+    ("new_team", "Nouvelle équipe", "New team"),
     ("next", "Suivante", "Next"),
     (
         "no_absence",
@@ -636,6 +806,11 @@ pub static WORDS: &[(&str, &str, &str)] = &[
     ("no_declines", "Aucun refus.", "No decline."),
     ("no_entries", "Aucune entrée.", "No entry."),
     (
+        "no_member_absence",
+        "Aucune absence à venir.",
+        "No upcoming absence.",
+    ),
+    (
         "no_notifications",
         "Aucune notification.",
         "No notification.",
@@ -649,6 +824,12 @@ pub static WORDS: &[(&str, &str, &str)] = &[
         "no_target",
         "Aucune équipe ni aucun expert n'accepte actuellement ce type de demande.",
         "No team or expert currently accepts this kind of request.",
+    ),
+    ("no_team", "Aucune équipe pour l'instant.", "No team yet."),
+    (
+        "no_template",
+        "Aucun modèle enregistré.",
+        "No template saved.",
     ),
     ("none", "aucun", "none"),
     ("none_f", "Aucune.", "None."),
@@ -765,6 +946,7 @@ pub static WORDS: &[(&str, &str, &str)] = &[
     ("recommendations", "Conduite à tenir", "Recommendations"),
     ("regions", "Régions (code INSEE)", "Regions (INSEE code)"),
     ("reload", "Recharger", "Reload"),
+    ("rename", "Renommer", "Rename"),
     ("report", "Compte rendu", "Report"),
     ("report_draft", "brouillon", "draft"),
     ("report_signed", "signé", "signed"),
@@ -897,6 +1079,19 @@ pub static WORDS: &[(&str, &str, &str)] = &[
     ),
     ("te_acts", "Actes de téléexpertise", "Teleexpertise acts"),
     ("team", "Équipe", "Team"),
+    ("team_member", "Membre", "Member"),
+    ("team_members", "Membres de l'équipe", "Team members"),
+    (
+        "team_members_caption",
+        "Qui fait partie de l'équipe",
+        "Who is in the team",
+    ),
+    (
+        "team_members_hint",
+        "Seuls les médecins et sages-femmes peuvent répondre (R4). Il faut au moins un régulateur : il attribue les demandes et voit le tableau de l'équipe. Un membre qui quitte l'équipe garde les demandes qui lui sont déjà attribuées.",
+        "Only doctors and midwives may answer (R4). A team needs at least one case assigner: they assign requests and see the team board. A member who leaves keeps the requests already assigned to them.",
+    ),
+    ("team_name", "Nom de l'équipe", "Team name"),
     ("team_or_expert", "Équipe ou expert", "Team or expert"),
     (
         "team_rules",
@@ -905,6 +1100,17 @@ pub static WORDS: &[(&str, &str, &str)] = &[
     ),
     ("team_settings", "Réglages de l'équipe", "Team settings"),
     ("teams", "Équipes", "Teams"),
+    (
+        "teams_caption",
+        "Les équipes de votre organisation",
+        "Your organisation's teams",
+    ),
+    ("template_title", "Titre", "Title"),
+    (
+        "templates_hint",
+        "Vos modèles de réponse, enregistrés depuis le formulaire de réponse (case « enregistrer comme modèle »). Ils ne sont visibles que par vous.",
+        "Your answer templates, saved from the answer form (\"save as a template\"). Only you see them.",
+    ),
     ("the_request", "La demande", "The request"),
     ("thread", "Échanges", "Thread"),
     ("to", "Au", "To"),
@@ -1028,6 +1234,34 @@ mod tests {
         missing.sort();
         missing.dedup();
         assert!(missing.is_empty(), "untranslated keys: {missing:?}");
+    }
+
+    #[test]
+    fn field_messages_are_translated_when_known() {
+        assert_eq!(message(Lang::Fr, "is required"), "est obligatoire");
+        assert_eq!(message(Lang::En, "is required"), "is required");
+        assert_eq!(message(Lang::Fr, "something new"), "something new");
+        // Every entry translates a message the code really writes (none left behind when
+        // a message changes).
+        fn rust_sources(dir: &std::path::Path, out: &mut String) {
+            for e in std::fs::read_dir(dir).expect("read dir").flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    rust_sources(&p, out);
+                } else if p.extension().is_some_and(|x| x == "rs") && !p.ends_with("i18n.rs") {
+                    out.push_str(&std::fs::read_to_string(&p).expect("read file"));
+                }
+            }
+        }
+        let mut src = String::new();
+        rust_sources(
+            std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/src")),
+            &mut src,
+        );
+        for (en, fr) in MESSAGES {
+            assert!(!fr.is_empty() && en != fr, "{en}");
+            assert!(src.contains(&format!("\"{en}\"")), "no code writes {en:?}");
+        }
     }
 
     #[test]

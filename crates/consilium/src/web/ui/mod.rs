@@ -13,8 +13,10 @@ pub mod admin;
 pub mod availability;
 pub mod cases;
 pub mod i18n;
+pub mod my_templates;
 pub mod new_request;
 pub mod team_settings;
+pub mod teams;
 
 use super::AppState;
 use super::extract::{SESSION_COOKIE, cookie};
@@ -62,6 +64,8 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/notifications", get(cases::notifications_page))
         .route("/billing", get(cases::billing_page))
         .route("/me/availability", get(availability::availability_page))
+        .route("/me/templates", get(my_templates::templates_page))
+        .route("/me/templates/{id}/{action}", post(my_templates::post))
         .route("/me/availability/{action}", post(availability::post))
         .route(
             "/me/availability/absences/{id}/delete",
@@ -71,6 +75,10 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/teams/{id}/settings", get(team_settings::settings_page))
         .route("/teams/{id}/settings/{action}", post(team_settings::post))
         .route("/admin/audit", get(admin::audit_page))
+        .route(
+            "/admin/teams",
+            get(teams::teams_page).post(teams::create_team),
+        )
         .route(
             "/admin/members",
             get(admin::members_page).post(admin::add_member),
@@ -330,7 +338,13 @@ pub fn error_text(lang: Lang, e: &Error) -> String {
         Error::Invalid(list) => {
             let details: Vec<String> = list
                 .iter()
-                .map(|f| format!("{} : {}", i18n::field_label(lang, &f.field), f.message))
+                .map(|f| {
+                    format!(
+                        "{} : {}",
+                        i18n::field_label(lang, &f.field),
+                        i18n::message(lang, &f.message)
+                    )
+                })
                 .collect();
             format!("{} {}", t("err_invalid"), details.join(" ; "))
         }

@@ -4,7 +4,7 @@
 use super::{Base, S, Viewer, error_text, render, see_other, unread, viewer};
 use crate::kernel::{Error, Timestamp};
 use crate::routing::model::AcceptanceRules;
-use crate::routing::rules::{RotaInput, RotaSlotInput, TeamRoutingRules};
+use crate::routing::rules::{AbsenceInput, RotaInput, RotaSlotInput, TeamRoutingRules};
 use askama::Template;
 use axum::body::Bytes;
 use axum::extract::{Path, Query};
@@ -42,6 +42,17 @@ struct TeamSettingsPage {
     max_open_label: &'static str,
     slots: Vec<SlotLine>,
     members: Vec<(String, String)>,
+    candidates: Vec<super::teams::Candidate>,
+    absences: Vec<MemberAbsence>,
+}
+
+/// A team member's absence, as listed for the administrator.
+pub struct MemberAbsence {
+    pub id: String,
+    pub name: String,
+    pub from: String,
+    pub to: String,
+    pub delegate: Option<String>,
 }
 
 async fn page(
@@ -66,6 +77,35 @@ async fn page(
         return super::not_found(v);
     }
     let professions = super::availability::profession_choices(&r.rules);
+    let chosen: Vec<crate::directory::model::NewTeamMember> = team
+        .members
+        .iter()
+        .map(|m| crate::directory::model::NewTeamMember {
+            professional_id: m.professional_id.clone(),
+            is_assigner: m.is_assigner,
+        })
+        .collect();
+    let candidates =
+        match super::teams::candidates(s, v, &team.organisation_id, &team.members, &chosen).await {
+            Ok(c) => c,
+            Err(e) => return e.into_response(),
+        };
+    let mut absences = Vec::new();
+    for m in &team.members {
+        // Members who are not in one of the caller's organisations: not theirs to see.
+        let Ok(er) = p.professional_routing(&v.ctx, &m.professional_id).await else {
+            continue;
+        };
+        for a in er.absences {
+            absences.push(MemberAbsence {
+                id: a.id,
+                name: m.display_name.clone(),
+                from: crate::web::pages::paris(a.from),
+                to: crate::web::pages::paris(a.to),
+                delegate: a.delegate.map(|d| d.display_name),
+            });
+        }
+    }
     let slots = r
         .rota
         .iter()
@@ -96,10 +136,7 @@ async fn page(
             strategy: team.routing.assign_strategy.as_str().to_string(),
             accept_hours: team.routing.accept_hours,
             hybrid_hours: team.routing.hybrid_hours,
-            policies: ["self_service", "moderated", "auto_assign", "hybrid"]
-                .into_iter()
-                .map(|k| (k, v.t(&format!("policy_{k}_long"))))
-                .collect(),
+            policies: super::teams::policy_choices(v),
             team: team.name.clone(),
             notice,
             error,
@@ -115,6 +152,8 @@ async fn page(
                 .iter()
                 .map(|m| (m.professional_id.clone(), m.display_name.clone()))
                 .collect(),
+            candidates,
+            absences,
         },
     )
 }
@@ -185,15 +224,48 @@ pub async fn post(
                     .await
                     .map(|_| "rules_saved")
             }
+            "members" => {
+                let members = super::teams::members_from_form(&pairs);
+                p.set_team_members(
+                    &v.ctx,
+                    &team_id,
+                    crate::routing::rules::TeamMembersInput { members },
+                )
+                .await
+                .map(|_| "members_saved")
+            }
+            "absence" => {
+                let from = super::availability::day("from", &get("from"))?;
+                let to = super::availability::day("to", &get("to"))?.plus_seconds(24 * 3600);
+                let delegate = get("delegate_id");
+                let who = get("professional_id");
+                // Only for this team's members, from this page.
+                let team = p.get_team(&team_id).await?;
+                if !team.members.iter().any(|m| m.professional_id == who) {
+                    return Err(Error::invalid(
+                        "professional_id",
+                        "not a member of this team",
+                    ));
+                }
+                p.add_absence_for(
+                    &v.ctx,
+                    &who,
+                    AbsenceInput {
+                        from,
+                        to,
+                        delegate_id: Some(delegate.trim().to_string()).filter(|d| !d.is_empty()),
+                    },
+                )
+                .await
+                .map(|_| "absence_added")
+            }
+            "delete-absence" => p
+                .delete_absence(&v.ctx, &get("absence_id"), false)
+                .await
+                .map(|_| "absence_deleted"),
             "policy" => {
-                use crate::directory::model::{AssignStrategy, TeamPolicy, TeamRouting};
-                let policy = match get("policy").as_str() {
-                    "self_service" => TeamPolicy::SelfService,
-                    "moderated" => TeamPolicy::Moderated,
-                    "auto_assign" => TeamPolicy::AutoAssign,
-                    "hybrid" => TeamPolicy::Hybrid,
-                    _ => return Err(Error::invalid("policy", "choose one of the options")),
-                };
+                use crate::directory::model::{AssignStrategy, TeamRouting};
+                let policy = super::teams::parse_policy(&get("policy"))?;
                 let hours = |k: &str| {
                     get(k).trim().parse::<i64>().map_err(|_| {
                         Error::invalid(format!("routing.{k}"), "a whole number of hours")
