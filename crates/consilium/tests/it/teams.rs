@@ -5,8 +5,7 @@
 
 use crate::both;
 use crate::harness::TestApp;
-use crate::signin::{Browser, rpps};
-use consilium::demo::password_for;
+use crate::ui::signed_in_2fa;
 use reqwest::StatusCode;
 
 const PETIT: &str = "csl_demo_petit";
@@ -14,21 +13,6 @@ const ROUX: &str = "csl_demo_roux";
 const FONTAINE: &str = "csl_demo_fontaine";
 const LEFEBVRE: &str = "csl_demo_lefebvre";
 const MARTIN: &str = "csl_demo_martin";
-
-async fn signed_in_2fa<'a>(app: &'a TestApp, key: &str) -> Browser<'a> {
-    let id = app.me(&format!("csl_demo_{key}")).await;
-    app.platform.demo_enrol_totp(&id).await.unwrap();
-    let mut b = Browser::new(app);
-    let p = b.sign_in(&rpps(key), &password_for(key)).await;
-    assert_eq!(p.location(), "/auth/second-factor", "{}", p.body);
-    let csrf = b.get("/auth/second-factor").await.field("csrf");
-    let code = app.platform.demo_totp_code(&id).await.unwrap().unwrap();
-    let p = b
-        .form("/auth/second-factor", &[("code", &code), ("csrf", &csrf)])
-        .await;
-    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
-    b
-}
 
 async fn members_of(app: &TestApp, team: &str) -> Vec<(String, bool)> {
     let (s, v) = app

@@ -15,7 +15,7 @@ const ROUX: &str = "csl_demo_roux";
 
 /// Signs in a demo user who needs a second factor (enrolled for the test, code from the
 /// platform's clock).
-async fn signed_in_2fa<'a>(app: &'a TestApp, key: &str) -> Browser<'a> {
+pub async fn signed_in_2fa<'a>(app: &'a TestApp, key: &str) -> Browser<'a> {
     let id = app.me(&format!("csl_demo_{key}")).await;
     app.platform.demo_enrol_totp(&id).await.unwrap();
     let mut b = Browser::new(app);

@@ -196,6 +196,16 @@ pub fn day(field: &str, s: &str) -> Result<Timestamp, Error> {
     Ok(crate::billing::model::paris_midnight(d))
 }
 
+/// An absence from the absence form: first and last day (included), optional delegate.
+pub fn absence_from_form(pairs: &[(String, String)]) -> Result<AbsenceInput, Error> {
+    let delegate = field(pairs, "delegate_id");
+    Ok(AbsenceInput {
+        from: day("from", &field(pairs, "from"))?,
+        to: day("to", &field(pairs, "to"))?.plus_seconds(24 * 3600),
+        delegate_id: Some(delegate.trim().to_string()).filter(|d| !d.is_empty()),
+    })
+}
+
 /// A date as a date field sends it (`YYYY-MM-DD`) or as a French user types it where the
 /// browser has no date picker (`JJ/MM/AAAA`).
 pub fn parse_date(s: &str) -> Option<time::Date> {
@@ -229,21 +239,10 @@ pub async fn post(
                 let rules = rules_from_form(&pairs)?;
                 p.set_my_rules(&v.ctx, rules).await.map(|_| "rules_saved")
             }
-            "absence" => {
-                let from = day("from", &get("from"))?;
-                let to = day("to", &get("to"))?.plus_seconds(24 * 3600);
-                let delegate = get("delegate_id");
-                p.add_absence(
-                    &v.ctx,
-                    AbsenceInput {
-                        from,
-                        to,
-                        delegate_id: Some(delegate.trim().to_string()).filter(|d| !d.is_empty()),
-                    },
-                )
+            "absence" => p
+                .add_absence(&v.ctx, absence_from_form(&pairs)?)
                 .await
-                .map(|_| "absence_added")
-            }
+                .map(|_| "absence_added"),
             _ => Err(Error::NotFound),
         }
     }

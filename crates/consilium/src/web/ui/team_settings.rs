@@ -4,7 +4,7 @@
 use super::{Base, S, Viewer, error_text, render, see_other, unread, viewer};
 use crate::kernel::{Error, Timestamp};
 use crate::routing::model::AcceptanceRules;
-use crate::routing::rules::{AbsenceInput, RotaInput, RotaSlotInput, TeamRoutingRules};
+use crate::routing::rules::{RotaInput, RotaSlotInput, TeamRoutingRules};
 use askama::Template;
 use axum::body::Bytes;
 use axum::extract::{Path, Query};
@@ -235,9 +235,7 @@ pub async fn post(
                 .map(|_| "members_saved")
             }
             "absence" => {
-                let from = super::availability::day("from", &get("from"))?;
-                let to = super::availability::day("to", &get("to"))?.plus_seconds(24 * 3600);
-                let delegate = get("delegate_id");
+                let absence = super::availability::absence_from_form(&pairs)?;
                 let who = get("professional_id");
                 // Only for this team's members, from this page.
                 let team = p.get_team(&team_id).await?;
@@ -247,17 +245,9 @@ pub async fn post(
                         "not a member of this team",
                     ));
                 }
-                p.add_absence_for(
-                    &v.ctx,
-                    &who,
-                    AbsenceInput {
-                        from,
-                        to,
-                        delegate_id: Some(delegate.trim().to_string()).filter(|d| !d.is_empty()),
-                    },
-                )
-                .await
-                .map(|_| "absence_added")
+                p.add_absence_for(&v.ctx, &who, absence)
+                    .await
+                    .map(|_| "absence_added")
             }
             "delete-absence" => p
                 .delete_absence(&v.ctx, &get("absence_id"), false)
