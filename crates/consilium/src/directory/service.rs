@@ -210,25 +210,22 @@ impl Platform {
         Ok(r)
     }
 
-    /// The teams a professional belongs to (as a member or a case assigner).
-    pub async fn teams_of(&self, professional_id: &str) -> Result<Vec<Team>> {
+    /// A professional, their teams and the organisations they administer, in one read
+    /// (what every web page needs to know about its viewer).
+    pub async fn standing(&self, id: &str) -> Result<(Professional, Vec<Team>, Vec<String>)> {
         let mut tx = self.read().await?;
-        let mut out = Vec::new();
-        for (id, _) in repo::teams_of(&mut tx, professional_id).await? {
-            if let Some(t) = repo::get_team(&mut tx, &id).await? {
-                out.push(t);
+        let p = repo::get_professional(&mut tx, id)
+            .await?
+            .ok_or(Error::NotFound)?;
+        let mut teams = Vec::new();
+        for (team, _) in repo::teams_of(&mut tx, id).await? {
+            if let Some(t) = repo::get_team(&mut tx, &team).await? {
+                teams.push(t);
             }
         }
+        let admin = repo::admin_of(&mut tx, id).await?;
         tx.rollback().await?;
-        Ok(out)
-    }
-
-    /// The organisations a professional administers.
-    pub async fn admin_organisations(&self, professional_id: &str) -> Result<Vec<String>> {
-        let mut tx = self.read().await?;
-        let r = repo::admin_of(&mut tx, professional_id).await?;
-        tx.rollback().await?;
-        Ok(r)
+        Ok((p, teams, admin))
     }
 
     pub async fn list_organisations(&self) -> Result<Vec<Organisation>> {

@@ -245,19 +245,9 @@ pub async fn viewer(s: &AppState, parts: &Parts) -> Result<Viewer, Response> {
         .ok_or(Error::Unauthenticated)
         .map_err(|e| e.into_response())?
         .to_string();
-    let me = s
+    let (me, teams, admin_orgs) = s
         .platform
-        .get_professional(&me_id)
-        .await
-        .map_err(|e| e.into_response())?;
-    let teams = s
-        .platform
-        .teams_of(&me_id)
-        .await
-        .map_err(|e| e.into_response())?;
-    let admin_orgs = s
-        .platform
-        .admin_organisations(&me_id)
+        .standing(&me_id)
         .await
         .map_err(|e| e.into_response())?;
     let mut ctx = Ctx::new(session.actor.clone());
