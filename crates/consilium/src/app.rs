@@ -41,7 +41,7 @@ impl App {
         Self::from_platform(config, platform).await
     }
 
-    pub async fn from_platform(config: Config, platform: Platform) -> anyhow::Result<App> {
+    pub async fn from_platform(config: Config, mut platform: Platform) -> anyhow::Result<App> {
         let listener = TcpListener::bind(&config.listen).await.map_err(|e| {
             anyhow::anyhow!(
                 "cannot listen on '{}' (CONSILIUM_LISTEN): {e}",
@@ -49,6 +49,21 @@ impl App {
             )
         })?;
         let addr = listener.local_addr()?;
+        // The OpenID redirect URL, when not configured, is this server's own address.
+        if let Some(o) = platform.auth.oidc.as_ref()
+            && o.settings.redirect_url.is_empty()
+        {
+            if addr.ip().is_unspecified() {
+                anyhow::bail!(
+                    "OpenID sign-in needs public_url or oidc_redirect_url when listening on {addr}"
+                );
+            }
+            let mut settings = o.settings.clone();
+            settings.redirect_url = format!("http://{addr}/auth/oidc/callback");
+            let mut auth = (*platform.auth).clone();
+            auth.oidc = Some(Arc::new(crate::auth::oidc::Oidc::new(settings)?));
+            platform.auth = Arc::new(auth);
+        }
         let worker = config
             .jobs_worker
             .then(|| std::time::Duration::from_millis(config.jobs_poll_ms.max(10)));

@@ -87,6 +87,29 @@ pub struct Config {
     /// `jobs list` and `jobs retry` remain).
     #[serde(default)]
     pub operators: Vec<String>,
+    /// OpenID Connect sign-in (Pro Santé Connect): the provider's issuer URL, exactly as its
+    /// discovery document says (e.g. `https://auth.esw.esante.gouv.fr/auth/realms/esante-wallet`).
+    /// Unset: no OpenID sign-in.
+    #[serde(default)]
+    pub oidc_issuer: Option<String>,
+    /// The client id Consilium is registered with at the provider.
+    #[serde(default)]
+    pub oidc_client_id: Option<String>,
+    /// The client secret (sent with HTTP Basic to the token endpoint).
+    #[serde(default)]
+    pub oidc_client_secret: Option<Secret>,
+    /// Scopes asked for; `openid` is always included. PSC: `openid scope_all`.
+    pub oidc_scopes: Vec<String>,
+    /// The lowest `acr` (eIDAS level) accepted, asked for with `acr_values`.
+    pub oidc_required_acr: String,
+    /// Known `acr` values, weakest first (a stronger one than required is accepted).
+    pub oidc_acr_levels: Vec<String>,
+    /// The redirect URI registered at the provider; default `<public_url>/auth/oidc/callback`,
+    /// or, without `public_url`, `http://<listen address>/auth/oidc/callback` (local use).
+    #[serde(default)]
+    pub oidc_redirect_url: Option<String>,
+    /// The provider's name on the sign-in button.
+    pub oidc_label: String,
 }
 
 /// A secret setting: never printed.
@@ -137,6 +160,14 @@ impl Default for Config {
             attachment_keep_originals: false,
             retention_days: 20 * 365,
             operators: Vec::new(),
+            oidc_issuer: None,
+            oidc_client_id: None,
+            oidc_client_secret: None,
+            oidc_scopes: vec!["openid".into(), "scope_all".into()],
+            oidc_required_acr: "eidas1".into(),
+            oidc_acr_levels: vec!["eidas1".into(), "eidas2".into(), "eidas3".into()],
+            oidc_redirect_url: None,
+            oidc_label: "Pro Santé Connect".into(),
         }
     }
 }
@@ -178,7 +209,52 @@ impl Config {
         s.lifetimes.absolute = self.session_absolute_hours.max(1) * 60 * minute;
         s.per_account.max_failures = self.login_max_failures.max(1);
         s.per_address.max_failures = self.login_max_failures_per_address.max(1);
+        s.oidc = self
+            .oidc_settings()?
+            .map(|o| crate::auth::oidc::Oidc::new(o).map(std::sync::Arc::new))
+            .transpose()?;
         Ok(s)
+    }
+
+    /// The OpenID provider's settings, if an issuer is configured. The redirect URL stays
+    /// empty when neither `oidc_redirect_url` nor `public_url` is set: the server fills it
+    /// in from the address it listens on.
+    pub fn oidc_settings(&self) -> crate::kernel::Result<Option<crate::auth::oidc::OidcSettings>> {
+        use crate::kernel::Error;
+        let Some(issuer) = self.oidc_issuer.as_ref().filter(|i| !i.trim().is_empty()) else {
+            return Ok(None);
+        };
+        let client_id = self
+            .oidc_client_id
+            .clone()
+            .filter(|c| !c.trim().is_empty())
+            .ok_or_else(|| {
+                Error::Unavailable("oidc_issuer is set but oidc_client_id is not".into())
+            })?;
+        if self.oidc_required_acr.trim().is_empty() {
+            return Err(Error::Unavailable(
+                "oidc_required_acr must not be empty".into(),
+            ));
+        }
+        let redirect_url = match (&self.oidc_redirect_url, &self.public_url) {
+            (Some(r), _) if !r.trim().is_empty() => r.trim().to_string(),
+            (_, Some(p)) if !p.trim().is_empty() => {
+                format!("{}/auth/oidc/callback", p.trim().trim_end_matches('/'))
+            }
+            _ => String::new(),
+        };
+        let mut scopes = vec!["openid".to_string()];
+        scopes.extend(self.oidc_scopes.iter().filter(|s| *s != "openid").cloned());
+        Ok(Some(crate::auth::oidc::OidcSettings {
+            issuer: issuer.trim().to_string(),
+            client_id,
+            client_secret: self.oidc_client_secret.as_ref().map(|s| s.0.clone()),
+            scopes,
+            required_acr: self.oidc_required_acr.trim().to_string(),
+            acr_levels: self.oidc_acr_levels.clone(),
+            redirect_url,
+            label: self.oidc_label.clone(),
+        }))
     }
 
     /// The key file path.

@@ -4,6 +4,7 @@
 
 pub mod links;
 pub mod model;
+pub mod oidc;
 pub mod password;
 pub mod repo;
 pub mod service;

@@ -489,3 +489,57 @@ pub async fn email_of(tx: &mut Tx, professional_id: &str) -> Result<Option<Strin
     .await)?;
     Ok(r.and_then(|r| r.0))
 }
+
+/// Forgets OpenID flows started before `before` (never finished, or finished).
+pub async fn oidc_flow_purge(tx: &mut Tx, before: i64) -> Result<()> {
+    run!(tx, |c| sqlx::query(
+        "DELETE FROM oidc_flows WHERE created_at < $1"
+    )
+    .bind(before)
+    .execute(c)
+    .await
+    .map(|_| ()))?;
+    Ok(())
+}
+
+pub async fn oidc_flow_insert(
+    tx: &mut Tx,
+    state_hash: &str,
+    nonce: &str,
+    pkce_verifier: &str,
+    now: i64,
+) -> Result<()> {
+    run!(tx, |c| {
+        sqlx::query(
+        "INSERT INTO oidc_flows (state_hash, nonce, pkce_verifier, created_at) VALUES ($1, $2, $3, $4)"
+    )
+    .bind(state_hash)
+    .bind(nonce)
+    .bind(pkce_verifier)
+    .bind(now)
+    .execute(c)
+    .await
+    .map(|_| ())
+    })?;
+    Ok(())
+}
+
+/// Uses up the flow of a `state` (by its hash) started after `not_before`: its nonce and
+/// PKCE verifier, once; `None` if unknown, expired or already used.
+pub async fn oidc_flow_take(
+    tx: &mut Tx,
+    state_hash: &str,
+    now: i64,
+    not_before: i64,
+) -> Result<Option<(String, String)>> {
+    Ok(run!(tx, |c| sqlx::query_as::<_, (String, String)>(
+        "UPDATE oidc_flows SET used_at = $2
+         WHERE state_hash = $1 AND used_at IS NULL AND created_at >= $3
+         RETURNING nonce, pkce_verifier"
+    )
+    .bind(state_hash)
+    .bind(now)
+    .bind(not_before)
+    .fetch_optional(c)
+    .await)?)
+}

@@ -28,6 +28,8 @@ pub struct AuthSettings {
     pub per_address: ThrottlePolicy,
     /// Issuer shown in authenticator apps.
     pub totp_issuer: String,
+    /// Sign-in with an OpenID provider (Pro Santé Connect), when configured.
+    pub oidc: Option<std::sync::Arc<super::oidc::Oidc>>,
 }
 
 impl AuthSettings {
@@ -53,6 +55,7 @@ impl AuthSettings {
                 max_block: 15 * m,
             },
             totp_issuer: "Consilium".into(),
+            oidc: None,
         }
     }
 }

@@ -49,6 +49,8 @@ pub fn routes() -> Router<Arc<AppState>> {
             get(invitation_page).post(invitation_submit),
         )
         .route("/auth/reset", get(reset_page).post(reset_submit))
+        .route("/auth/oidc/start", post(oidc_start))
+        .route("/auth/oidc/callback", get(oidc_callback))
 }
 
 #[derive(Template)]
@@ -59,6 +61,8 @@ struct LoginPage<'a> {
     message: Option<&'a str>,
     /// `serve --demo`: the synthetic accounts, one button each.
     demo: Vec<crate::demo::DemoUser>,
+    /// The OpenID provider's name, when sign-in with it is configured.
+    oidc: Option<&'a str>,
 }
 
 #[derive(Template)]
@@ -321,7 +325,8 @@ async fn csrf_refused(s: &AppState, session: Option<&SessionInfo>) -> Response {
     )
 }
 
-fn login_form(status: StatusCode, identifier: &str, msg: Option<&str>, demo: bool) -> Response {
+fn login_form(status: StatusCode, identifier: &str, msg: Option<&str>, s: &AppState) -> Response {
+    let demo = s.config.demo_mode;
     let csrf = random_token();
     let r = html(
         status,
@@ -334,6 +339,7 @@ fn login_form(status: StatusCode, identifier: &str, msg: Option<&str>, demo: boo
             } else {
                 Vec::new()
             },
+            oidc: s.platform.oidc_label(),
         },
     );
     with_login_csrf(r, &csrf)
@@ -342,7 +348,7 @@ fn login_form(status: StatusCode, identifier: &str, msg: Option<&str>, demo: boo
 async fn login_page(State(s): S, parts: Parts) -> Response {
     match current_session(&s, &parts).await {
         Ok(Some(sess)) => redirect(next_page(sess.stage)),
-        Ok(None) => login_form(StatusCode::OK, "", None, s.config.demo_mode),
+        Ok(None) => login_form(StatusCode::OK, "", None, &s),
         Err(e) => e.into_response(),
     }
 }
@@ -353,7 +359,7 @@ async fn login_submit(State(s): S, parts: Parts, body: Bytes) -> Response {
             StatusCode::UNPROCESSABLE_ENTITY,
             "",
             Some("Formulaire invalide."),
-            s.config.demo_mode,
+            &s,
         );
     };
     let expected = cookie(&parts.headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
@@ -382,7 +388,7 @@ async fn login_submit(State(s): S, parts: Parts, body: Bytes) -> Response {
             StatusCode::UNAUTHORIZED,
             &form.identifier,
             Some("Identifiant ou mot de passe incorrect."),
-            s.config.demo_mode,
+            &s,
         ),
         Err(Error::TooManyRequests { retry_after }) => {
             let text = format!(
@@ -393,7 +399,7 @@ async fn login_submit(State(s): S, parts: Parts, body: Bytes) -> Response {
                 StatusCode::TOO_MANY_REQUESTS,
                 &form.identifier,
                 Some(&text),
-                s.config.demo_mode,
+                &s,
             );
             if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
                 r.headers_mut().insert(header::RETRY_AFTER, v);
@@ -871,4 +877,118 @@ mod tests {
             .unwrap_or(crate::kernel::Timestamp(0));
         assert_eq!(super::paris(after), "29/03/2026 03:00");
     }
+}
+
+/// The browser's `state` of an OpenID sign-in in flight (sent back on the provider's
+/// top-level redirect, hence `SameSite=Lax`).
+const OIDC_STATE_COOKIE: &str = "__Host-consilium-oidc";
+
+/// "Se connecter avec Pro Santé Connect": the login form's double-submit token, then off
+/// to the provider with a fresh `state`, `nonce` and PKCE challenge.
+async fn oidc_start(State(s): S, parts: Parts, body: Bytes) -> Response {
+    if s.platform.oidc_label().is_none() {
+        return Error::NotFound.into_response();
+    }
+    let form = parse_form::<CsrfForm>(&body).unwrap_or(CsrfForm {
+        csrf: String::new(),
+    });
+    if !login_csrf_ok(&parts, &form.csrf) {
+        return csrf_refused(&s, None).await;
+    }
+    match s.platform.oidc_begin().await {
+        Ok(start) => {
+            let mut r = StatusCode::SEE_OTHER.into_response();
+            match HeaderValue::from_str(&start.url) {
+                Ok(v) => {
+                    r.headers_mut().insert(header::LOCATION, v);
+                }
+                Err(e) => return Error::internal(e).into_response(),
+            }
+            add_cookie(
+                &mut r,
+                format!(
+                    "{OIDC_STATE_COOKIE}={}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=600",
+                    start.state
+                ),
+            );
+            r
+        }
+        Err(Error::Unavailable(_)) => message(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Service indisponible",
+            "Le service d'identification ne répond pas. Réessayez dans quelques minutes \
+             ou connectez-vous avec votre mot de passe.",
+        ),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct OidcQuery {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+    iss: Option<String>,
+}
+
+/// The provider sends the browser back here. Every check is in `Platform::oidc_complete`;
+/// a session this browser had is replaced only once the sign-in succeeded (a forged
+/// callback must not sign anyone out).
+async fn oidc_callback(State(s): S, parts: Parts) -> Response {
+    if s.platform.oidc_label().is_none() {
+        return Error::NotFound.into_response();
+    }
+    let q: OidcQuery =
+        serde_urlencoded::from_str(parts.uri.query().unwrap_or("")).unwrap_or(OidcQuery {
+            code: None,
+            state: None,
+            error: None,
+            iss: None,
+        });
+    let cookie_state = cookie(&parts.headers, OIDC_STATE_COOKIE);
+    // The flow is used up when the answer names this browser's state; an answer with
+    // another state (perhaps planted by someone else) leaves the browser's flow alone.
+    let used_up = q.state.is_some() && q.state == cookie_state;
+    let cb = crate::auth::oidc::OidcCallback {
+        code: q.code,
+        state: q.state,
+        error: q.error,
+        iss: q.iss,
+        cookie_state,
+    };
+    let client = client_info(&parts);
+    let mut r = match s.platform.oidc_complete(cb, &client).await {
+        Ok(issued) => {
+            if let Ok(Some(old)) = current_session(&s, &parts).await
+                && let Err(e) = s.platform.replace_session(&old).await
+            {
+                return e.into_response();
+            }
+            let mut r = issued_redirect(&issued);
+            add_cookie(&mut r, clear_cookie(LOGIN_CSRF_COOKIE));
+            r
+        }
+        Err(Error::Unauthenticated) => message(
+            StatusCode::UNAUTHORIZED,
+            "Connexion refusée",
+            "La connexion avec le service d'identification a échoué. \
+             Recommencez depuis la page de connexion.",
+        ),
+        Err(Error::TooManyRequests { retry_after }) => {
+            let text = format!(
+                "Trop de tentatives. Réessayez dans {} minute(s).",
+                (retry_after + 59) / 60
+            );
+            let mut r = message(StatusCode::TOO_MANY_REQUESTS, "Connexion refusée", &text);
+            if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            r
+        }
+        Err(e) => e.into_response(),
+    };
+    if used_up {
+        add_cookie(&mut r, clear_cookie(OIDC_STATE_COOKIE));
+    }
+    r
 }

@@ -15,6 +15,7 @@ mod instances;
 mod jobs;
 mod lifecycle;
 mod mail;
+mod oidc;
 mod operations;
 mod reports;
 mod routing;
