@@ -49,6 +49,8 @@ impl App {
             )
         })?;
         let addr = listener.local_addr()?;
+        crate::web::proxies::TrustedProxies::parse(&config.trusted_proxies)
+            .map_err(anyhow::Error::msg)?;
         // The OpenID redirect URL, when not configured, is this server's own address.
         if let Some(o) = platform.auth.oidc.as_ref()
             && o.settings.redirect_url.is_empty()

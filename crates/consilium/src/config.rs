@@ -110,6 +110,11 @@ pub struct Config {
     pub oidc_redirect_url: Option<String>,
     /// The provider's name on the sign-in button.
     pub oidc_label: String,
+    /// Reverse proxies (addresses or CIDR ranges, e.g. `["10.0.0.0/8", "::1"]`) whose
+    /// `X-Forwarded-For` gives the client's address (throttling, the sessions list, audit).
+    /// Empty: the connection's peer is the client and the header is ignored.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
 }
 
 /// A secret setting: never printed.
@@ -168,6 +173,7 @@ impl Default for Config {
             oidc_acr_levels: vec!["eidas1".into(), "eidas2".into(), "eidas3".into()],
             oidc_redirect_url: None,
             oidc_label: "Pro Santé Connect".into(),
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -42,11 +42,23 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 /// Where the request comes from: the peer address (the connection's) and the user agent.
+/// The client's address, as decided for this request (`web::client_address`: the peer, or
+/// what a trusted proxy's `X-Forwarded-For` says).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub std::net::IpAddr);
+
 pub fn client_info(parts: &Parts) -> ClientInfo {
     let address = parts
         .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
+        .get::<ClientAddr>()
+        .map(|c| c.0)
+        .or_else(|| {
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip())
+        })
+        .map(|ip| ip.to_string())
         .unwrap_or_else(|| "unknown".into());
     let user_agent = parts
         .headers

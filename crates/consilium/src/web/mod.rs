@@ -10,6 +10,7 @@ pub mod openapi;
 pub mod operations;
 pub mod pages;
 pub mod problem;
+pub mod proxies;
 pub mod reports;
 pub mod routing;
 pub mod ui;
@@ -55,6 +56,12 @@ pub fn router(state: Arc<AppState>) -> Router {
             metrics,
             metrics::track,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(
+                proxies::TrustedProxies::parse(&state.config.trusted_proxies).unwrap_or_default(),
+            ),
+            client_address,
+        ))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             crate::kernel::Error::Internal("panic".into()).into_response()
         }))
@@ -83,6 +90,30 @@ async fn body_limit(
         .into_response();
     }
     let req = req.map(|b| axum::body::Body::new(http_body_util::Limited::new(b, limit)));
+    next.run(req).await
+}
+
+/// Decides the client's address once per request (`extract::ClientAddr`): the peer, or
+/// behind a trusted proxy the address its `X-Forwarded-For` vouches for.
+async fn client_address(
+    State(trusted): State<Arc<proxies::TrustedProxies>>,
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    if let Some(peer) = peer {
+        let forwarded: Vec<&str> = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        let client = trusted.client(peer, &forwarded);
+        req.extensions_mut().insert(extract::ClientAddr(client));
+    }
     next.run(req).await
 }
 

@@ -17,6 +17,7 @@ mod lifecycle;
 mod mail;
 mod oidc;
 mod operations;
+mod proxies;
 mod reports;
 mod routing;
 mod routing_rules;
