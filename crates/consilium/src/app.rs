@@ -34,6 +34,7 @@ impl App {
             .with_attachments(config.attachments()?);
         platform.mailer = Arc::new(crate::mail::Mailer::from_config(&config)?);
         platform.jobs_lease_seconds = config.jobs_lease_seconds.max(1);
+        platform.webhooks.allow_loopback = config.webhook_allow_loopback;
         platform.deadlines = crate::routing::DeadlinePolicy {
             reminder_days: config.reminder_days.clone(),
             escalation_hours_before_deadline: config.escalation_hours_before_deadline,

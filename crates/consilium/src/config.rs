@@ -115,6 +115,11 @@ pub struct Config {
     /// Empty: the connection's peer is the client and the header is ignored.
     #[serde(default)]
     pub trusted_proxies: Vec<String>,
+    /// Also accept webhook receivers on loopback (`http://127.0.0.1:…`, `localhost`): for
+    /// tests and a receiver on the same machine only. Off: webhooks must be `https` to a
+    /// public address (never a private network's: SSRF).
+    #[serde(default)]
+    pub webhook_allow_loopback: bool,
 }
 
 /// A secret setting: never printed.
@@ -174,6 +179,7 @@ impl Default for Config {
             oidc_redirect_url: None,
             oidc_label: "Pro Santé Connect".into(),
             trusted_proxies: Vec::new(),
+            webhook_allow_loopback: false,
         }
     }
 }

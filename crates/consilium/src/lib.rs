@@ -25,3 +25,4 @@ pub mod routing;
 pub mod rules;
 pub mod storage;
 pub mod web;
+pub mod webhooks;

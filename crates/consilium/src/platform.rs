@@ -37,6 +37,8 @@ pub struct Platform {
     /// The blob store, keys and limits of attachments; `None` where no store is configured
     /// (attachment use cases then answer 503).
     pub attachments: Option<Arc<crate::attachments::Attachments>>,
+    /// How webhooks are delivered (which receivers are allowed, timeout).
+    pub webhooks: crate::webhooks::WebhookSettings,
 }
 
 /// Per-request context: who acts, and the idempotency key of a retried POST.
@@ -84,6 +86,7 @@ impl Platform {
             mailer: Arc::new(crate::mail::Mailer::disabled()),
             deadlines: crate::routing::DeadlinePolicy::default(),
             attachments: None,
+            webhooks: crate::webhooks::WebhookSettings::default(),
         }
     }
 

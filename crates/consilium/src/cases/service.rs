@@ -13,6 +13,7 @@ use crate::directory::repo as dir;
 use crate::idempotency;
 use crate::kernel::error::Violations;
 use crate::kernel::{Error, Result, Timestamp, new_id};
+use crate::notifications::{self, Kind};
 use crate::patients::model::{Patient, PatientInput};
 use crate::patients::repo as patients;
 use crate::platform::{Ctx, Platform};
@@ -911,6 +912,10 @@ impl Platform {
                 } else {
                     r.assigned_expert_id = r.target_expert_id.clone();
                     r.team_id = None;
+                    // The named expert hears of it now, not at the first reminder.
+                    if let Some(e) = r.assigned_expert_id.clone() {
+                        notifications::notify(p, tx, now, &e, Kind::Assigned, &r.id, &r.number).await?;
+                    }
                 }
                 Ok(Applied::new(json!({
                     "routed_to": if to_team { json!({"team_id": r.team_id}) } else { json!({"expert_id": r.assigned_expert_id}) },
@@ -928,7 +933,7 @@ impl Platform {
             id,
             "case.assign",
             Some(Transition::Assign),
-            |_p, tx, _me, r, _now| {
+            |p, tx, _me, r, now| {
                 Box::pin(async move {
                     let team = r
                         .team_id
@@ -950,6 +955,16 @@ impl Platform {
                         ));
                     }
                     r.assigned_expert_id = Some(input.expert_id.clone());
+                    notifications::notify(
+                        p,
+                        tx,
+                        now,
+                        &input.expert_id,
+                        Kind::Assigned,
+                        &r.id,
+                        &r.number,
+                    )
+                    .await?;
                     Ok(Applied::new(json!({"expert_id": input.expert_id})))
                 })
             },
@@ -1052,6 +1067,25 @@ impl Platform {
                 if input.expert_id.is_some() && input.expert_id == r.assigned_expert_id {
                     v.push("expert_id", "the case is already assigned to this expert");
                 }
+                // The colleague's (or the other team's) acceptance rules, load cap and
+                // absences apply as at submission: the facts are the requester's. A case
+                // given back to its own team's pool is not checked again (it was accepted
+                // there; the team's cap already counts it).
+                let team_target = input
+                    .team_id
+                    .as_deref()
+                    .filter(|t| r.team_id.as_deref() != Some(*t));
+                if v.0.is_empty() {
+                    crate::routing::rules::check_submission(
+                        tx,
+                        &mut v,
+                        &r.requester_id,
+                        input.expert_id.as_deref(),
+                        team_target,
+                        now,
+                    )
+                    .await?;
+                }
                 v.into_result()?;
                 let from = r.assigned_expert_id.clone();
                 if let Some(e) = &input.expert_id {
@@ -1062,6 +1096,7 @@ impl Platform {
                         r.team_id = None;
                     }
                     r.assigned_expert_id = Some(e.clone());
+                    notifications::notify(p, tx, now, e, Kind::Assigned, &r.id, &r.number).await?;
                 } else {
                     r.team_id = input.team_id.clone();
                     r.assigned_expert_id = None;
@@ -1286,6 +1321,7 @@ impl Platform {
             return Ok(prev);
         }
         let from = row.state()?;
+        let previous_expert = row.assigned_expert_id.clone();
         // Role first (403, audited), then state (409).
         let allowed = match transition {
             Some(t) => rel.may(t),
@@ -1361,6 +1397,10 @@ impl Platform {
         .await?;
         if let Some((kind, body)) = &applied.message {
             repo::insert_message(&mut tx, &new_id(), id, &me, kind, body, now).await?;
+        }
+        // Practice software subscribed to this case hears of it (after this commit).
+        if let Some(event) = crate::webhooks::model::EventType::of_action(action) {
+            crate::webhooks::emit(&mut tx, now, &row, previous_expert.as_deref(), event).await?;
         }
         let rel = self.relation_of(&mut tx, &me, &row).await?;
         let view = self.view(&mut tx, &row, &rel).await?;
@@ -1584,6 +1624,14 @@ pub(crate) async fn expire_in(tx: &mut Tx, id: &str, now: Timestamp) -> Result<O
         from.as_str(),
         to.as_str(),
         &json!({}),
+    )
+    .await?;
+    crate::webhooks::emit(
+        tx,
+        now,
+        &row,
+        None,
+        crate::webhooks::model::EventType::Expired,
     )
     .await?;
     Ok(Some(

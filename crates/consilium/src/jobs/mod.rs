@@ -80,6 +80,7 @@ impl Registry {
         crate::routing::register_jobs(&r);
         crate::routing::assign::register_jobs(&r);
         crate::reports::service::register_jobs(&r);
+        crate::webhooks::register_jobs(&r);
         r
     }
 

@@ -22,6 +22,9 @@ pub enum Kind {
     NoOneAvailable,
     /// The requester is told the expert signed the report (R10).
     ReportSigned,
+    /// An expert is sent a request by name, assigned one by the case assigner, or forwarded
+    /// one by a colleague: accept it (or decline, or forward it).
+    Assigned,
 }
 
 impl Kind {
@@ -34,6 +37,7 @@ impl Kind {
             Kind::ToAssign => "to_assign",
             Kind::NoOneAvailable => "no_one_available",
             Kind::ReportSigned => "report_signed",
+            Kind::Assigned => "assigned",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -45,6 +49,7 @@ impl Kind {
             "to_assign" => Kind::ToAssign,
             "no_one_available" => Kind::NoOneAvailable,
             "report_signed" => Kind::ReportSigned,
+            "assigned" => Kind::Assigned,
             _ => return None,
         })
     }
@@ -71,6 +76,9 @@ impl Kind {
             Kind::ReportSigned => {
                 format!("Le compte rendu de la demande {case_number} est signé et disponible.")
             }
+            Kind::Assigned => format!(
+                "La demande {case_number} vous est adressée : acceptez-la, déclinez-la ou transférez-la."
+            ),
         }
     }
 
@@ -85,6 +93,7 @@ impl Kind {
             Kind::ReportSigned => {
                 format!("Consilium : compte rendu disponible, demande {case_number}")
             }
+            Kind::Assigned => format!("Consilium : nouvelle demande {case_number}"),
         }
     }
 }
@@ -142,7 +151,16 @@ mod tests {
 
     #[test]
     fn sentences_name_the_case_only() {
-        for k in [Kind::Reminder, Kind::Escalated, Kind::Expired] {
+        for k in [
+            Kind::Reminder,
+            Kind::Escalated,
+            Kind::Expired,
+            Kind::Offered,
+            Kind::ToAssign,
+            Kind::NoOneAvailable,
+            Kind::ReportSigned,
+            Kind::Assigned,
+        ] {
             assert!(k.sentence("CAS-2026-000042").contains("CAS-2026-000042"));
             assert!(k.subject("CAS-2026-000042").contains("CAS-2026-000042"));
             assert_eq!(Kind::parse(k.as_str()), Some(k));

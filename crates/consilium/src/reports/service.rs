@@ -524,6 +524,14 @@ impl Platform {
             &json!({"report": draft.id, "version": draft.version, "pdf_sha256": sha}),
         )
         .await?;
+        crate::webhooks::emit(
+            &mut tx,
+            now,
+            &current,
+            None,
+            crate::webhooks::model::EventType::ReportSigned,
+        )
+        .await?;
         let signed = repo::get(&mut tx, &draft.id)
             .await?
             .ok_or_else(|| Error::internal("signed report vanished"))?;

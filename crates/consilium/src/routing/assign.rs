@@ -274,6 +274,7 @@ async fn save_step(
     now: Timestamp,
     r: &mut CaseRow,
     from: &str,
+    previous_expert: Option<&str>,
     details: Value,
 ) -> Result<bool> {
     let expected = r.version;
@@ -299,6 +300,14 @@ async fn save_step(
         now,
         &Actor::System("routing"),
         &[NewEntry::success("case.route", "case", &r.id).with(details)],
+    )
+    .await?;
+    crate::webhooks::emit(
+        tx,
+        now,
+        r,
+        previous_expert,
+        crate::webhooks::model::EventType::Routed,
     )
     .await?;
     Ok(true)
@@ -330,7 +339,7 @@ async fn run_offer(p: Platform, job: Job) -> Result<(), JobError> {
         let from = r.state.clone();
         let mut details = offer_next(&p, &mut tx, now, &mut r, &team).await?;
         details["lapsed"] = json!(o.expert_id);
-        if !save_step(&mut tx, now, &mut r, &from, details).await? {
+        if !save_step(&mut tx, now, &mut r, &from, Some(&o.expert_id), details).await? {
             tx.rollback().await?;
             return Err(JobError::Retry("the case changed meanwhile".into()));
         }
@@ -369,7 +378,7 @@ async fn run_from_pool(p: Platform, job: Job) -> Result<(), JobError> {
         let from = r.state.clone();
         let mut details = offer_next(&p, &mut tx, now, &mut r, &team).await?;
         details["from_pool"] = json!(team.policy);
-        if !save_step(&mut tx, now, &mut r, &from, details).await? {
+        if !save_step(&mut tx, now, &mut r, &from, None, details).await? {
             tx.rollback().await?;
             return Err(JobError::Retry("the case changed meanwhile".into()));
         }

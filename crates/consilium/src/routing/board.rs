@@ -404,12 +404,8 @@ impl Platform {
             .filter(|r| r.assigned_expert_id.is_none())
             .collect();
         let (pool_oldest, pool_age) = oldest(&pool, now);
-        let slots: Vec<(String, i64, i64)> = run!(&mut tx, |c| sqlx::query_as(
-            "SELECT professional_id, from_at, to_at FROM rota_slots WHERE team_id = $1"
-        )
-        .bind(team_id)
-        .fetch_all(c)
-        .await)?;
+        // Absolute and weekly on-call slots.
+        let slots = rules::rota_spans(&mut tx, team_id, now).await?;
         let mut people: Vec<(String, String, bool, bool)> = team
             .members
             .iter()
@@ -457,11 +453,8 @@ impl Platform {
                 open_cases_everywhere: rules::open_cases_of_expert(&mut tx, &id).await?,
                 absent_until: absence.map(|a| a.0),
                 delegate,
-                on_call_now: (!slots.is_empty()).then(|| {
-                    slots
-                        .iter()
-                        .any(|s| s.0 == id && s.1 <= now.micros() && now.micros() < s.2)
-                }),
+                on_call_now: (!slots.is_empty())
+                    .then(|| slots.iter().any(|(p, s)| *p == id && s.contains(now))),
                 professional_id: id,
                 display_name: name,
                 is_member,

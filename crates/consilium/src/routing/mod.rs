@@ -9,6 +9,7 @@ pub mod model;
 pub mod rules;
 pub mod service;
 pub mod territory;
+pub mod weekly;
 
 pub use model::{AcceptanceRules, AssignStrategy, Candidate, DeadlinePolicy, RoutingRequest, Step};
 pub use service::{register_jobs, schedule_deadlines};

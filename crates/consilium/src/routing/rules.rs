@@ -10,6 +10,7 @@
 
 use super::model::{self as m, AcceptanceRules, Candidate, Exclusion, RoutingRequest, Span};
 use super::territory;
+use super::weekly::{Day, WeeklySlot, hhmm, parse_hhmm};
 use crate::audit::{self, NewEntry};
 use crate::codes;
 use crate::db::Tx;
@@ -104,12 +105,43 @@ pub struct RotaSlot {
     pub to: Timestamp,
 }
 
-/// A team's routing settings: acceptance rules and the on-call rota.
+/// A weekly on-call slot to set: every `day`, from `start` to `end` (`HH:MM`, Paris time;
+/// an `end` not after `start` ends the next day, e.g. a night 20:00–08:00).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WeeklySlotInput {
+    pub professional_id: String,
+    pub day: Day,
+    /// `HH:MM`, Europe/Paris.
+    pub start: String,
+    /// `HH:MM` (`24:00` for midnight), Europe/Paris.
+    pub end: String,
+}
+
+/// A team's whole weekly rota (replaces the previous one; empty: none).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WeeklyRotaInput {
+    pub slots: Vec<WeeklySlotInput>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct WeeklyRotaSlot {
+    pub professional_id: String,
+    pub display_name: String,
+    pub day: Day,
+    pub start: String,
+    pub end: String,
+}
+
+/// A team's routing settings: acceptance rules and the on-call rota (absolute slots, and
+/// weekly ones).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TeamRoutingRules {
     pub team_id: String,
     pub rules: AcceptanceRules,
     pub rota: Vec<RotaSlot>,
+    pub weekly_rota: Vec<WeeklyRotaSlot>,
 }
 
 // ---------------------------------------------------------------- validation (pure)
@@ -408,6 +440,74 @@ struct SlotRow {
     to_at: i64,
 }
 
+/// A team's weekly slots: (professional, slot).
+async fn weekly_rows(tx: &mut Tx, team: &str) -> Result<Vec<(String, WeeklySlot)>> {
+    let rows: Vec<(String, String, i64, i64)> = run!(tx, |c| sqlx::query_as(
+        "SELECT professional_id, weekday, start_minute, end_minute FROM rota_weekly
+         WHERE team_id = $1 ORDER BY professional_id, weekday, start_minute"
+    )
+    .bind(team)
+    .fetch_all(c)
+    .await)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(p, d, s, e)| {
+            let slot = WeeklySlot::new(
+                Day::parse(&d)?,
+                u16::try_from(s).ok()?,
+                u16::try_from(e).ok()?,
+            )?;
+            Some((p, slot))
+        })
+        .collect())
+}
+
+/// The on-call spans of a team that matter at `at`: its absolute slots and the occurrences
+/// of its weekly slots around `at` (from the day before to a week after). Empty: no rota.
+pub(crate) async fn rota_spans(
+    tx: &mut Tx,
+    team: &str,
+    at: Timestamp,
+) -> Result<Vec<(String, Span)>> {
+    let mut out: Vec<(String, Span)> = rota_rows(tx, team)
+        .await?
+        .into_iter()
+        .map(|s| {
+            (
+                s.professional_id,
+                Span {
+                    from: Timestamp(s.from_at),
+                    to: Timestamp(s.to_at),
+                },
+            )
+        })
+        .collect();
+    for (p, slot) in weekly_rows(tx, team).await? {
+        for span in slot.occurrences_around(at, 1, 7) {
+            out.push((p.clone(), span));
+        }
+    }
+    Ok(out)
+}
+
+pub async fn weekly_rota_of(tx: &mut Tx, team: &str) -> Result<Vec<WeeklyRotaSlot>> {
+    let mut out = Vec::new();
+    for (p, s) in weekly_rows(tx, team).await? {
+        let name = person(tx, &p)
+            .await?
+            .map(|p| p.display_name)
+            .unwrap_or_default();
+        out.push(WeeklyRotaSlot {
+            professional_id: p,
+            display_name: name,
+            day: s.day,
+            start: hhmm(s.start),
+            end: hhmm(s.end),
+        });
+    }
+    Ok(out)
+}
+
 async fn rota_rows(tx: &mut Tx, team: &str) -> Result<Vec<SlotRow>> {
     Ok(run!(tx, |c| sqlx::query_as::<_, SlotRow>(
         "SELECT professional_id, from_at, to_at FROM rota_slots
@@ -519,7 +619,8 @@ pub async fn team_candidates(
     requester: &str,
     at: Timestamp,
 ) -> Result<Vec<Candidate>> {
-    let slots = rota_rows(tx, &team.id).await?;
+    // Absolute slots and the weekly ones' occurrences around `at`.
+    let slots = rota_spans(tx, &team.id, at).await?;
     let has_rota = !slots.is_empty();
     // A few grouped queries, whatever the team's size.
     let members = "SELECT professional_id FROM team_members WHERE team_id = $2";
@@ -576,8 +677,8 @@ pub async fn team_candidates(
             rota: has_rota.then(|| {
                 slots
                     .iter()
-                    .filter(|s| s.professional_id == id)
-                    .map(|s| span(s.from_at, s.to_at))
+                    .filter(|(p, _)| *p == id)
+                    .map(|(_, s)| *s)
                     .collect()
             }),
             stand_in: false,
@@ -609,16 +710,10 @@ pub async fn team_candidates(
                 c.rota = Some(
                     slots
                         .iter()
-                        .filter(|s| {
-                            s.professional_id == *absent
-                                || delegates
-                                    .iter()
-                                    .any(|(dd, a)| dd == d && *a == s.professional_id)
+                        .filter(|(p, _)| {
+                            p == absent || delegates.iter().any(|(dd, a)| dd == d && a == p)
                         })
-                        .map(|s| Span {
-                            from: Timestamp(s.from_at),
-                            to: Timestamp(s.to_at),
-                        })
+                        .map(|(_, s)| *s)
                         .collect(),
                 );
             }
@@ -1024,6 +1119,7 @@ impl Platform {
             team_id: team_id.to_string(),
             rules: get_rules(&mut tx, "team", team_id).await?,
             rota: rota_of(&mut tx, team_id).await?,
+            weekly_rota: weekly_rota_of(&mut tx, team_id).await?,
         };
         tx.rollback().await?;
         Ok(r)
@@ -1220,6 +1316,7 @@ impl Platform {
             team_id: team_id.to_string(),
             rules,
             rota: rota_of(&mut tx, team_id).await?,
+            weekly_rota: weekly_rota_of(&mut tx, team_id).await?,
         };
         tx.commit().await?;
         Ok(r)
@@ -1292,6 +1389,102 @@ impl Platform {
             team_id: team_id.to_string(),
             rules: get_rules(&mut tx, "team", team_id).await?,
             rota: rota_of(&mut tx, team_id).await?,
+            weekly_rota: weekly_rota_of(&mut tx, team_id).await?,
+        };
+        tx.commit().await?;
+        Ok(r)
+    }
+
+    /// An administrator of the team's organisation replaces the team's weekly on-call
+    /// slots ("every Monday 08:00–13:00", Paris time), used with the absolute ones.
+    pub async fn set_team_weekly_rota(
+        &self,
+        ctx: &Ctx,
+        team_id: &str,
+        input: WeeklyRotaInput,
+    ) -> Result<TeamRoutingRules> {
+        let (mut tx, _) = self.team_admin(ctx, team_id, "team.weekly_rota").await?;
+        let team = dir::get_team(&mut tx, team_id)
+            .await?
+            .ok_or(Error::NotFound)?;
+        let mut v = Violations::default();
+        if input.slots.len() > MAX_SLOTS {
+            v.push("slots", format!("at most {MAX_SLOTS} slots"));
+        }
+        let mut slots = Vec::new();
+        for (i, s) in input.slots.iter().enumerate() {
+            if !team
+                .members
+                .iter()
+                .any(|m| m.professional_id == s.professional_id)
+            {
+                v.push(
+                    format!("slots[{i}].professional_id"),
+                    "not a member of this team",
+                );
+            }
+            let start = parse_hhmm(&s.start).filter(|m| *m < 24 * 60);
+            let end = parse_hhmm(&s.end);
+            if start.is_none() {
+                v.push(
+                    format!("slots[{i}].start"),
+                    "a time HH:MM from 00:00 to 23:59",
+                );
+            }
+            if end.is_none() {
+                v.push(
+                    format!("slots[{i}].end"),
+                    "a time HH:MM from 00:00 to 24:00",
+                );
+            }
+            if let (Some(a), Some(b)) = (start, end) {
+                match WeeklySlot::new(s.day, a, b) {
+                    Some(w) => slots.push((s.professional_id.clone(), w)),
+                    None => v.push(format!("slots[{i}].end"), "must differ from start"),
+                }
+            }
+        }
+        if let Err(e) = v.into_result() {
+            tx.rollback().await?;
+            return Err(e);
+        }
+        let now = self.now();
+        run!(&mut tx, |c| sqlx::query(
+            "DELETE FROM rota_weekly WHERE team_id = $1"
+        )
+        .bind(team_id)
+        .execute(c)
+        .await
+        .map(|_| ()))?;
+        for (p, w) in &slots {
+            run!(&mut tx, |c| {
+                sqlx::query(
+                "INSERT INTO rota_weekly (team_id, professional_id, weekday, start_minute, end_minute)
+                 VALUES ($1, $2, $3, $4, $5)"
+            )
+            .bind(team_id)
+            .bind(p)
+            .bind(w.day.as_str())
+            .bind(i64::from(w.start))
+            .bind(i64::from(w.end))
+            .execute(c)
+            .await
+            .map(|_| ())
+            })?;
+        }
+        audit::append(
+            &mut tx,
+            now,
+            &ctx.actor,
+            &[NewEntry::success("team.weekly_rota", "team", team_id)
+                .with(json!({"slots": slots.len()}))],
+        )
+        .await?;
+        let r = TeamRoutingRules {
+            team_id: team_id.to_string(),
+            rules: get_rules(&mut tx, "team", team_id).await?,
+            rota: rota_of(&mut tx, team_id).await?,
+            weekly_rota: weekly_rota_of(&mut tx, team_id).await?,
         };
         tx.commit().await?;
         Ok(r)

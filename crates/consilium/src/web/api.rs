@@ -8,6 +8,7 @@ use super::operations;
 use super::problem::Problem;
 use super::reports;
 use super::routing;
+use super::webhooks;
 use crate::billing::service::{ActView, CaseBilling, Counters};
 use crate::cases::model::Outcome;
 use crate::cases::repo::{CaseEvent, Message, View};
@@ -100,8 +101,24 @@ pub fn routes() -> Router<Arc<AppState>> {
             "/directory/teams/{id}/rota",
             axum::routing::put(routing::put_team_rota),
         )
+        .route(
+            "/directory/teams/{id}/weekly-rota",
+            axum::routing::put(routing::put_team_weekly_rota),
+        )
         .route("/directory/offers", get(routing::offers))
         .route("/directory/teams/{id}/board", get(routing::board))
+        .route(
+            "/me/webhooks",
+            get(webhooks::my_webhooks).post(webhooks::create_my_webhook),
+        )
+        .route(
+            "/directory/organisations/{id}/webhooks",
+            get(webhooks::org_webhooks).post(webhooks::create_org_webhook),
+        )
+        .route(
+            "/webhooks/{id}",
+            axum::routing::delete(webhooks::delete_webhook),
+        )
         .route("/operations/jobs", get(operations::list_jobs))
         .route("/operations/jobs/{id}/retry", post(operations::retry_job))
         .route("/codes/professions", get(professions))

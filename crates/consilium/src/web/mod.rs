@@ -14,6 +14,7 @@ pub mod proxies;
 pub mod reports;
 pub mod routing;
 pub mod ui;
+pub mod webhooks;
 
 use crate::config::Config;
 use crate::platform::Platform;

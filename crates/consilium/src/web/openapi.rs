@@ -1,6 +1,6 @@
 //! The OpenAPI 3.1 document, served at `/api/openapi.json`.
 
-use super::{account, api, attachments, operations, reports, routing};
+use super::{account, api, attachments, operations, reports, routing, webhooks};
 use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -107,11 +107,13 @@ impl Modify for Bearer {
         reports::download_pdf, reports::download_cda,
         routing::my_routing, routing::put_my_rules, routing::add_absence, routing::delete_absence,
         routing::professional_routing, routing::team_routing, routing::put_team_rules,
-        routing::put_team_rota, routing::offers, routing::board, routing::add_absence_for,
+        routing::put_team_rota, routing::put_team_weekly_rota, routing::offers, routing::board, routing::add_absence_for,
         routing::delete_any_absence, routing::put_team_members, routing::put_team_policy,
         operations::list_jobs, operations::retry_job,
+        webhooks::my_webhooks, webhooks::create_my_webhook, webhooks::org_webhooks,
+        webhooks::create_org_webhook, webhooks::delete_webhook,
     ),
-    tags((name = "cases"), (name = "attachments"), (name = "patients"), (name = "directory"), (name = "codes"), (name = "account"), (name = "notifications"), (name = "billing"), (name = "reports"), (name = "routing"), (name = "operations"))
+    tags((name = "cases"), (name = "attachments"), (name = "patients"), (name = "directory"), (name = "codes"), (name = "account"), (name = "notifications"), (name = "billing"), (name = "reports"), (name = "routing"), (name = "operations"), (name = "webhooks"))
 )]
 pub struct ApiDoc;
 

@@ -12,7 +12,7 @@ use crate::routing::board::{Offers, TeamBoard};
 use crate::routing::model::AcceptanceRules;
 use crate::routing::rules::{
     Absence, AbsenceInput, ExpertRouting, RotaInput, TeamMembersInput, TeamPolicyInput,
-    TeamRoutingRules,
+    TeamRoutingRules, WeeklyRotaInput,
 };
 use axum::Json;
 use axum::extract::{Path, State};
@@ -205,6 +205,26 @@ pub async fn put_team_rota(
     call.require_body()?;
     Ok(Json(
         s.platform.set_team_rota(&call.ctx, &id, call.body).await?,
+    ))
+}
+
+/// Replace a team's weekly on-call slots (an administrator of its organisation): every
+/// `day` from `start` to `end`, Paris time (`end` not after `start`: the next day), used
+/// with the absolute slots of `/rota`. An empty list removes them.
+#[utoipa::path(put, path = "/api/v1/directory/teams/{id}/weekly-rota", tag = "routing", security(("bearer" = [])),
+    params(("id" = String, Path, description = "object id")),
+    request_body = WeeklyRotaInput,
+    responses((status = 200, body = TeamRoutingRules), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn put_team_weekly_rota(
+    State(s): S,
+    Path(id): Path<String>,
+    call: Call<WeeklyRotaInput>,
+) -> ApiResult<TeamRoutingRules> {
+    call.require_body()?;
+    Ok(Json(
+        s.platform
+            .set_team_weekly_rota(&call.ctx, &id, call.body)
+            .await?,
     ))
 }
 

@@ -218,6 +218,9 @@ enum State {
     DeadJob,
     /// A new doctor of the CHU (the dermatology team's organisation), in no team.
     TeamDoctor,
+    /// A webhook of the case's requester; a webhook of the requester's MSP.
+    OwnerWebhook,
+    OrgWebhook,
 }
 
 impl State {
@@ -245,6 +248,8 @@ impl State {
             "ExpertAbsence" => ExpertAbsence,
             "TeamDoctor" => TeamDoctor,
             "DeadJob" => DeadJob,
+            "OwnerWebhook" => OwnerWebhook,
+            "OrgWebhook" => OrgWebhook,
             _ => return Option::None,
         })
     }
@@ -636,6 +641,25 @@ async fn prepare_other(app: &TestApp, w: &World, state: State) -> Option<String>
             .await
             .unwrap();
             id
+        }
+        State::OwnerWebhook | State::OrgWebhook => {
+            let (token, path) = if state == State::OwnerWebhook {
+                (PETIT, "/api/v1/me/webhooks".to_string())
+            } else {
+                (
+                    MARTIN,
+                    format!("/api/v1/directory/organisations/{}/webhooks", w.msp),
+                )
+            };
+            let (s, v) = app
+                .post(
+                    token,
+                    &path,
+                    json!({"url": "https://hooks.example.org/matrix"}),
+                )
+                .await;
+            assert_eq!(s.as_u16(), 201, "setup webhook: {v}");
+            v["id"].as_str().unwrap().to_string()
         }
         _ => return Option::None,
     })

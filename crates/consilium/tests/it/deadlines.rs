@@ -61,8 +61,17 @@ async fn whole_week(backend: Backend) {
         app.me(LEFEBVRE).await,
         app.me(PETIT).await,
     );
+    // Roux was told when the assigner gave him the case.
+    assert_eq!(
+        notes(&app, &id)
+            .await
+            .into_iter()
+            .map(|n| (n.0, n.1))
+            .collect::<Vec<_>>(),
+        vec![(roux.clone(), "assigned".to_string())]
+    );
     // Hour by hour through two weeks; note when each notification appeared.
-    let mut seen = 0;
+    let mut seen = 1;
     let mut at_hour = Vec::new();
     for h in 1..=14 * 24 {
         app.clock.set(consilium::kernel::Timestamp(
@@ -100,7 +109,7 @@ async fn whole_week(backend: Backend) {
     let all = smtp.wait_for(1).await;
     let mut mails = mails_about(&all, &number);
     for _ in 0..50 {
-        if mails.len() >= 4 {
+        if mails.len() >= 5 {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -112,6 +121,7 @@ async fn whole_week(backend: Backend) {
     assert_eq!(
         to,
         vec![
+            "roux@demo.consilium.invalid",
             "roux@demo.consilium.invalid",
             "roux@demo.consilium.invalid",
             "lefebvre@demo.consilium.invalid",
@@ -164,7 +174,12 @@ crate::both!(an_answered_case_gets_no_reminder_and_never_expires, |app| {
     for _ in 0..10 {
         app.advance(24 * HOUR).await;
     }
-    assert!(notes(app, &id).await.is_empty());
+    let kinds: Vec<String> = notes(app, &id).await.into_iter().map(|n| n.1).collect();
+    assert_eq!(
+        kinds,
+        ["assigned"],
+        "told when assigned; no reminder after the answer"
+    );
     let (_, case) = app.get(PETIT, &format!("/api/v1/cases/{id}")).await;
     assert_eq!(case["state"], "answered");
     assert_eq!(
@@ -218,7 +233,9 @@ crate::both!(notifications_api_lists_marks_read_and_sets_digest, |app| {
     assert_eq!(s, 200, "{v}");
     let unread = v["unread"].as_i64().unwrap();
     let items = mine(&v);
-    assert_eq!(items.len(), 2);
+    // Two reminders, and the assignment (oldest).
+    assert_eq!(items.len(), 3);
+    assert_eq!(items[2]["kind"], "assigned");
     assert_eq!(items[0]["case_number"], Value::String(number.clone()));
     assert_eq!(items[0]["kind"], "reminder");
     assert!(items[0]["text"].as_str().unwrap().contains(&number));
@@ -251,9 +268,9 @@ crate::both!(notifications_api_lists_marks_read_and_sets_digest, |app| {
         .get(ROUX, "/api/v1/notifications?unread=true&limit=200")
         .await;
     assert_eq!(v["unread"].as_i64(), Some(unread - 1));
-    assert_eq!(mine(&v).len(), 1);
-    let (_, v) = app.get(ROUX, "/api/v1/notifications?limit=200").await;
     assert_eq!(mine(&v).len(), 2);
+    let (_, v) = app.get(ROUX, "/api/v1/notifications?limit=200").await;
+    assert_eq!(mine(&v).len(), 3);
     let (_, v) = app.get(FONTAINE, "/api/v1/notifications?limit=200").await;
     assert!(
         mine(&v).is_empty(),

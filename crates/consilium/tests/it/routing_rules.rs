@@ -767,3 +767,101 @@ crate::both!(replacing_rules_without_a_body_is_refused, |app| {
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
 });
+
+crate::both!(auto_assign_follows_the_weekly_rota, |app| {
+    app.seed_demo().await;
+    let t = team(
+        app,
+        TeamPolicy::AutoAssign,
+        &[(ROUX, false), (FONTAINE, false), (LEFEBVRE, true)],
+    )
+    .await;
+    let (roux, fontaine) = (app.me(ROUX).await, app.me(FONTAINE).await);
+    let weekly = format!("/api/v1/directory/teams/{t}/weekly-rota");
+    // Bad times and non-members are named.
+    let (s, v) = app
+        .put(
+            LEFEBVRE,
+            &weekly,
+            json!({"slots": [
+                {"professional_id": roux, "day": "monday", "start": "8:00", "end": "13:00"},
+                {"professional_id": roux, "day": "monday", "start": "10:00", "end": "24:01"},
+                {"professional_id": app.me(BERNARD).await, "day": "monday", "start": "10:00", "end": "11:00"}
+            ]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(
+        fields(&v),
+        vec!["slots[0].start", "slots[1].end", "slots[2].professional_id"]
+    );
+    let (s, _) = app.put(FONTAINE, &weekly, json!({"slots": []})).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "members do not set the rota");
+    // Every Monday, Roux in the morning and Fontaine in the afternoon (Paris time); nights
+    // from Friday 20:00 to Saturday 08:00 for Fontaine.
+    let v = call_ok(
+        app,
+        "PUT",
+        LEFEBVRE,
+        &weekly,
+        json!({"slots": [
+            {"professional_id": roux, "day": "monday", "start": "08:00", "end": "13:00"},
+            {"professional_id": fontaine, "day": "monday", "start": "13:00", "end": "20:00"},
+            {"professional_id": fontaine, "day": "friday", "start": "20:00", "end": "08:00"}
+        ]}),
+    )
+    .await;
+    assert_eq!(v["weekly_rota"].as_array().unwrap().len(), 3, "{v}");
+    assert_eq!(v["weekly_rota"][0]["start"], "08:00");
+    // T0 is Monday 2026-11-23 09:00 UTC, 10:00 in Paris: Roux's morning.
+    assert!(
+        app.platform
+            .now()
+            .to_rfc3339()
+            .starts_with("2026-11-23T09:00:00")
+    );
+    let c = app.submitted_case(PETIT, json!({"team_id": t})).await;
+    assert_eq!(c["assigned_expert"]["id"], roux.as_str(), "{c}");
+    // 11:59 UTC is 12:59 in Paris: still Roux; 12:00 UTC is 13:00: Fontaine.
+    app.clock.advance_seconds(3 * HOUR - 60);
+    let c = app.submitted_case(PETIT, json!({"team_id": t})).await;
+    assert_eq!(c["assigned_expert"]["id"], roux.as_str(), "{c}");
+    app.clock.advance_seconds(60);
+    let c = app.submitted_case(PETIT, json!({"team_id": t})).await;
+    assert_eq!(c["assigned_expert"]["id"], fontaine.as_str(), "{c}");
+    // The board says who is on call now.
+    let (_, b) = app
+        .get(LEFEBVRE, &format!("/api/v1/directory/teams/{t}/board"))
+        .await;
+    let on_call: Vec<&str> = b["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["on_call_now"] == true)
+        .map(|m| m["professional_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(on_call, vec![fontaine.as_str()], "{b}");
+    // Tuesday morning: nobody on call, the request goes to the assigner's pool.
+    app.clock.advance_seconds(20 * HOUR);
+    let c = app.submitted_case(PETIT, json!({"team_id": t})).await;
+    assert!(c["assigned_expert"].is_null(), "{c}");
+    // Friday 23:00 Paris (22:00 UTC) and Saturday 07:59 Paris: Fontaine's night.
+    app.clock
+        .set(consilium::kernel::Timestamp::parse_rfc3339("2026-11-27T22:00:00Z").unwrap());
+    let c = app.submitted_case(PETIT, json!({"team_id": t})).await;
+    assert_eq!(c["assigned_expert"]["id"], fontaine.as_str(), "{c}");
+    app.clock
+        .set(consilium::kernel::Timestamp::parse_rfc3339("2026-11-28T06:59:00Z").unwrap());
+    let c = app.submitted_case(PETIT, json!({"team_id": t})).await;
+    assert_eq!(c["assigned_expert"]["id"], fontaine.as_str(), "{c}");
+    app.clock
+        .set(consilium::kernel::Timestamp::parse_rfc3339("2026-11-28T07:00:00Z").unwrap());
+    let c = app.submitted_case(PETIT, json!({"team_id": t})).await;
+    assert!(c["assigned_expert"].is_null(), "{c}");
+    // Cleared: no rota, everyone again.
+    let v = call_ok(app, "PUT", LEFEBVRE, &weekly, json!({"slots": []})).await;
+    assert_eq!(v["weekly_rota"], json!([]));
+    let c = app.submitted_case(PETIT, json!({"team_id": t})).await;
+    assert!(!c["assigned_expert"].is_null(), "{c}");
+    assert_eq!(app.audit_count("team.weekly_rota", "success").await, 2);
+});

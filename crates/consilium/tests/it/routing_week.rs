@@ -278,6 +278,8 @@ crate::both!(moderated_week, |app| {
         lines[1],
         vec![
             entry(0, &lefebvre, "to_assign"),
+            // Roux is told at once when the assigner gives it to him.
+            entry(2, &roux, "assigned"),
             entry(72, &roux, "reminder"),
             entry(120, &roux, "reminder"),
             entry(144, &lefebvre, "escalated"),

@@ -1,0 +1,366 @@
+//! Signed webhooks, delivered to a real HTTP receiver on loopback started by the test (an
+//! axum server recording what it is sent): the signature verifies with the secret shown at
+//! registration, a 500 is retried with the queue's backoff and the event id stays the same,
+//! an endless failure ends dead, filters and deletion hold, and no patient data is sent.
+
+use crate::both_with;
+use axum::http::{HeaderMap, StatusCode};
+use consilium::webhooks::model::verify;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+const PETIT: &str = "csl_demo_petit";
+const LEFEBVRE: &str = "csl_demo_lefebvre";
+const ROUX: &str = "csl_demo_roux";
+
+/// One request the receiver got.
+#[derive(Debug, Clone)]
+struct Received {
+    path: String,
+    headers: HeaderMap,
+    body: String,
+    answered: u16,
+}
+
+impl Received {
+    fn header(&self, name: &str) -> String {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    }
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).expect("a JSON body")
+    }
+}
+
+/// A receiver on 127.0.0.1: each path answers from its script (500s first, then 200), or
+/// 200 when it has none.
+#[derive(Clone, Default)]
+struct Receiver {
+    got: Arc<Mutex<Vec<Received>>>,
+    script: Arc<Mutex<HashMap<String, Vec<u16>>>>,
+}
+
+impl Receiver {
+    async fn start() -> (Receiver, String, tokio::task::JoinHandle<()>) {
+        let r = Receiver::default();
+        let state = r.clone();
+        let app = axum::Router::new().fallback(
+            move |uri: axum::http::Uri, headers: HeaderMap, body: String| {
+                let state = state.clone();
+                async move {
+                    let path = uri.path().to_string();
+                    let status = {
+                        let mut s = state.script.lock().unwrap();
+                        match s.get_mut(&path) {
+                            Some(v) if !v.is_empty() => v.remove(0),
+                            _ => 200,
+                        }
+                    };
+                    state.got.lock().unwrap().push(Received {
+                        path,
+                        headers,
+                        body,
+                        answered: status,
+                    });
+                    StatusCode::from_u16(status).unwrap()
+                }
+            },
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        (r, base, task)
+    }
+    fn fail(&self, path: &str, statuses: &[u16]) {
+        self.script
+            .lock()
+            .unwrap()
+            .insert(path.to_string(), statuses.to_vec());
+    }
+    fn at(&self, path: &str) -> Vec<Received> {
+        self.got
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.path == path)
+            .cloned()
+            .collect()
+    }
+    /// What `path` got about case `id`.
+    fn about(&self, path: &str, id: &str) -> Vec<Received> {
+        self.at(path)
+            .into_iter()
+            .filter(|r| r.json()["case"]["id"] == id)
+            .collect()
+    }
+    fn all(&self) -> Vec<Received> {
+        self.got.lock().unwrap().clone()
+    }
+}
+
+fn signed(r: &Received, secret: &str, now_s: i64) -> bool {
+    verify(
+        secret,
+        &r.header("consilium-signature"),
+        &r.body,
+        now_s,
+        300,
+    )
+}
+
+both_with!(
+    delivered_signed_retried_and_without_patient_data,
+    |c: &mut consilium::config::Config| {
+        c.webhook_allow_loopback = true;
+        c.public_url = Some("https://consilium.example.org".into());
+    },
+    |app| {
+        app.seed_demo().await;
+        app.run_jobs().await; // the demo's own past timers
+        let (rx, base, task) = Receiver::start().await;
+        let team = app.team_id(LEFEBVRE).await;
+        let (_, t) = app
+            .get(LEFEBVRE, &format!("/api/v1/directory/teams/{team}"))
+            .await;
+        let org = t["organisation_id"]
+            .as_str()
+            .expect("the team's organisation")
+            .to_string();
+
+        // The requester's own webhook (all events), the team organisation's (submissions only).
+        let (s, mine) = app
+            .post(
+                PETIT,
+                "/api/v1/me/webhooks",
+                json!({"url": format!("{base}/petit")}),
+            )
+            .await;
+        assert_eq!(s, 201, "{mine}");
+        let my_secret = mine["secret"].as_str().unwrap().to_string();
+        assert!(my_secret.starts_with("whsec_"));
+        let (s, orgs) = app
+            .post(
+                LEFEBVRE,
+                &format!("/api/v1/directory/organisations/{org}/webhooks"),
+                json!({"url": format!("{base}/chu"), "events": ["case.submitted"]}),
+            )
+            .await;
+        assert_eq!(s, 201, "{orgs}");
+        let org_secret = orgs["secret"].as_str().unwrap().to_string();
+        // Listed without their secret.
+        let (_, list) = app.get(PETIT, "/api/v1/me/webhooks").await;
+        assert_eq!(list.as_array().unwrap().len(), 1);
+        assert!(list[0].get("secret").is_none(), "{list}");
+        let (s, _) = app
+            .get(
+                PETIT,
+                &format!("/api/v1/directory/organisations/{org}/webhooks"),
+            )
+            .await;
+        assert_eq!(s, 403);
+
+        // SSRF: private networks refused even with loopback allowed; plain http refused.
+        for url in [
+            "https://10.0.0.1/x",
+            "https://192.168.1.20/x",
+            "https://169.254.169.254/latest",
+            "http://hooks.example.org/x",
+            "https://user:pw@hooks.example.org/x",
+        ] {
+            let (s, v) = app
+                .post(PETIT, "/api/v1/me/webhooks", json!({"url": url}))
+                .await;
+            assert_eq!(s, 422, "{url}: {v}");
+        }
+        let (s, _) = app
+            .post(
+                PETIT,
+                "/api/v1/me/webhooks",
+                json!({"url": "https://hooks.example.org/x", "events": ["case.nope"]}),
+            )
+            .await;
+        assert_eq!(s, 422);
+
+        // A case with a qualified INS and a name to look for.
+        let draft = app
+            .draft(
+                PETIT,
+                json!({
+                    "team_id": team,
+                    "patient": {
+                        "birth_family_name": "Zéphyrin", "given_names": "Anatole",
+                        "birth_date": "1985-05-01", "sex": "F",
+                        "ins": "285059912300718", "identity_status": "qualified"
+                    }
+                }),
+            )
+            .await;
+        let id = draft["id"].as_str().unwrap().to_string();
+        app.consent(PETIT, &id).await;
+        rx.fail("/petit", &[500]);
+        let case = app
+            .ok(PETIT, &format!("/api/v1/cases/{id}/submit"), json!({}))
+            .await;
+        let number = case["number"].as_str().unwrap().to_string();
+        // Nothing leaves before the queue runs (the job was enqueued with the change).
+        assert!(rx.all().is_empty());
+        let r = app.run_jobs().await;
+        assert_eq!(r.retried, 1, "{r:?}");
+        let t0 = app.platform.now().micros().div_euclid(1_000_000);
+        let petit = rx.about("/petit", &id);
+        assert_eq!(petit.len(), 1);
+        assert_eq!(petit[0].answered, 500);
+        let chu = rx.about("/chu", &id);
+        assert_eq!(chu.len(), 1);
+        assert!(signed(&chu[0], &org_secret, t0));
+        assert!(
+            !signed(&chu[0], &my_secret, t0),
+            "each webhook its own secret"
+        );
+
+        // The retry, after the queue's backoff (30 s), carries the same event.
+        app.advance(29).await;
+        assert_eq!(rx.about("/petit", &id).len(), 1, "not before its time");
+        let r = app.advance(2).await;
+        assert_eq!(r.done, 1, "{r:?}");
+        let petit = rx.about("/petit", &id);
+        assert_eq!(petit.len(), 2);
+        assert_eq!(petit[1].answered, 200);
+        let t1 = app.platform.now().micros().div_euclid(1_000_000);
+        assert!(signed(&petit[1], &my_secret, t1));
+        assert_eq!(
+            petit[0].header("consilium-delivery"),
+            petit[1].header("consilium-delivery")
+        );
+        let ev = petit[1].json();
+        assert_eq!(ev["type"], "case.submitted");
+        assert_eq!(petit[1].header("consilium-event"), "case.submitted");
+        assert_eq!(ev["id"], petit[1].header("consilium-delivery"));
+        assert_eq!(ev["case"]["id"], id.as_str());
+        assert_eq!(ev["case"]["number"], number.as_str());
+        assert_eq!(ev["case"]["state"], "submitted");
+        assert_eq!(
+            ev["case"]["link"],
+            format!("https://consilium.example.org/cases/{id}")
+        );
+        // A body altered in transit no longer verifies.
+        let mut forged = petit[1].clone();
+        forged.body = forged.body.replace("submitted", "answered");
+        assert!(!signed(&forged, &my_secret, t1));
+        let (_, list) = app.get(PETIT, "/api/v1/me/webhooks").await;
+        assert_eq!(list[0]["last_outcome"], "delivered (HTTP 200)");
+
+        // The assigner assigns, the expert asks for information: the requester's webhook hears
+        // both, the organisation's (submissions only) nothing more.
+        let roux = app.me(ROUX).await;
+        app.ok(
+            LEFEBVRE,
+            &format!("/api/v1/cases/{id}/assign"),
+            json!({"expert_id": roux}),
+        )
+        .await;
+        app.ok(ROUX, &format!("/api/v1/cases/{id}/accept"), json!({}))
+            .await;
+        app.ok(
+            ROUX,
+            &format!("/api/v1/cases/{id}/request-info"),
+            json!({"text": "Zéphyrin : depuis quand ?"}),
+        )
+        .await;
+        app.run_jobs().await;
+        let types: Vec<String> = rx.about("/petit", &id)[2..]
+            .iter()
+            .map(|r| r.json()["type"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(
+            types,
+            ["case.assigned", "case.accepted", "case.info_requested"]
+        );
+        assert_eq!(rx.about("/chu", &id).len(), 1);
+
+        // No patient data in any request: name, birth date, INS, clinical text.
+        for r in rx.all() {
+            let text = format!("{:?} {}", r.headers, r.body);
+            for secret in [
+                "Zéphyrin",
+                "Zephyrin",
+                "Anatole",
+                "1985-05-01",
+                "285059912300718",
+                "Lésion",
+                "diagnostic",
+                "depuis quand",
+            ] {
+                assert!(!text.contains(secret), "{secret} sent in {text}");
+            }
+        }
+
+        // Deleted: nothing more is sent; someone else cannot delete it (404).
+        let hook = mine["id"].as_str().unwrap();
+        let (s, _) = app
+            .call(
+                "DELETE",
+                Some(ROUX),
+                &format!("/api/v1/webhooks/{hook}"),
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(s, 404);
+        let (s, _) = app
+            .call(
+                "DELETE",
+                Some(PETIT),
+                &format!("/api/v1/webhooks/{hook}"),
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(s, 204);
+        let before = rx.about("/petit", &id).len();
+        app.ok(
+            PETIT,
+            &format!("/api/v1/cases/{id}/provide-info"),
+            json!({"text": "Trois semaines."}),
+        )
+        .await;
+        app.run_jobs().await;
+        assert_eq!(rx.about("/petit", &id).len(), before);
+
+        // A receiver that always fails: retried with backoff, then dead (visible to operators).
+        let (s, dead) = app
+            .post(
+                PETIT,
+                "/api/v1/me/webhooks",
+                json!({"url": format!("{base}/down")}),
+            )
+            .await;
+        assert_eq!(s, 201, "{dead}");
+        rx.fail("/down", &[500; 20]);
+        app.ok(
+            ROUX,
+            &format!("/api/v1/cases/{id}/answer"),
+            json!({"kind": "advice", "answer": "Émollients"}),
+        )
+        .await;
+        app.run_jobs().await;
+        for _ in 0..10 {
+            app.advance(6 * 3600).await;
+        }
+        let attempts = rx.about("/down", &id).len();
+        assert_eq!(attempts, 8, "max attempts of the queue");
+        let dead_jobs = app
+            .scalar(&format!(
+                "SELECT COUNT(*) FROM jobs WHERE kind = 'webhook.deliver' AND state = 'dead' AND payload LIKE '%{id}%'"
+            ))
+            .await;
+        assert_eq!(dead_jobs, 1);
+        task.abort();
+    }
+);
