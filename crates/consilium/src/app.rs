@@ -34,6 +34,9 @@ impl App {
             .with_attachments(config.attachments()?);
         platform.mailer = Arc::new(crate::mail::Mailer::from_config(&config)?);
         platform.jobs_lease_seconds = config.jobs_lease_seconds.max(1);
+        platform.jobs_done_retention_days = config
+            .jobs_done_retention_days
+            .max(crate::jobs::MIN_DONE_RETENTION_DAYS);
         platform.webhooks.allow_loopback = config.webhook_allow_loopback;
         platform.deadlines = crate::routing::DeadlinePolicy {
             reminder_days: config.reminder_days.clone(),

@@ -28,6 +28,10 @@ pub struct Config {
     /// How long a worker may hold a job before another instance takes it over (seconds):
     /// longer than the slowest job, short enough that a dead instance's work resumes soon.
     pub jobs_lease_seconds: i64,
+    /// Days a done job is kept (for `jobs list` and investigations) before the worker
+    /// deletes it; at least 8 (a dedupe key must outlive whatever could set it again).
+    #[serde(default = "default_done_retention")]
+    pub jobs_done_retention_days: i64,
     /// Set by `serve --demo`: the sign-in page lists the synthetic demo accounts and the
     /// second-factor page shows their current code. Never for real accounts.
     #[serde(default)]
@@ -122,6 +126,10 @@ pub struct Config {
     pub webhook_allow_loopback: bool,
 }
 
+fn default_done_retention() -> i64 {
+    crate::jobs::DEFAULT_DONE_RETENTION_DAYS
+}
+
 /// A secret setting: never printed.
 #[derive(Clone, Serialize, Deserialize, PartialEq)]
 #[serde(transparent)]
@@ -144,6 +152,7 @@ impl Default for Config {
             jobs_worker: true,
             jobs_poll_ms: 500,
             jobs_lease_seconds: 300,
+            jobs_done_retention_days: crate::jobs::DEFAULT_DONE_RETENTION_DAYS,
             demo_mode: false,
             public_url: None,
             session_idle_minutes: 30,

@@ -127,6 +127,9 @@ enum JobsCommand {
     },
     /// Put a dead job back in the queue, due now, with its attempts reset.
     Retry { id: String },
+    /// Delete the done jobs older than `jobs_done_retention_days` (the server's worker does
+    /// it hourly).
+    Purge,
 }
 
 #[derive(Subcommand)]
@@ -566,6 +569,20 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<std::process::ExitCode>
                 eprintln!("no dead job with id {id}");
                 Ok(std::process::ExitCode::FAILURE)
             }
+        }
+        Command::Jobs {
+            command: JobsCommand::Purge,
+        } => {
+            let mut p = open(&config).await?;
+            p.jobs_done_retention_days = config
+                .jobs_done_retention_days
+                .max(consilium::jobs::MIN_DONE_RETENTION_DAYS);
+            let n = consilium::jobs::purge_done(&p).await?;
+            println!(
+                "{n} done job(s) older than {} days deleted",
+                p.jobs_done_retention_days
+            );
+            Ok(std::process::ExitCode::SUCCESS)
         }
         Command::Healthcheck => {
             let addr = config.listen.replace("0.0.0.0", "127.0.0.1");

@@ -28,6 +28,8 @@ pub struct Platform {
     pub jobs: crate::jobs::Registry,
     /// How long a worker keeps a claimed job before another may take it.
     pub jobs_lease_seconds: i64,
+    /// Done jobs are deleted this many days after completion (at least 8).
+    pub jobs_done_retention_days: i64,
     /// Sign-in settings (password hashing, session lifetimes, throttling).
     pub auth: Arc<AuthSettings>,
     /// SMTP transport and mail settings (used by mail jobs only).
@@ -82,6 +84,7 @@ impl Platform {
             clock,
             jobs: crate::jobs::Registry::with_builtin(),
             jobs_lease_seconds: crate::jobs::DEFAULT_LEASE_SECONDS,
+            jobs_done_retention_days: crate::jobs::DEFAULT_DONE_RETENTION_DAYS,
             auth: default_auth(),
             mailer: Arc::new(crate::mail::Mailer::disabled()),
             deadlines: crate::routing::DeadlinePolicy::default(),

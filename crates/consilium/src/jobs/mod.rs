@@ -36,6 +36,15 @@ use tokio::sync::Notify;
 /// How long a claimed job is reserved for its worker.
 pub const DEFAULT_LEASE_SECONDS: i64 = 300;
 
+/// Done jobs are deleted this many days after they completed (`jobs_done_retention_days`).
+pub const DEFAULT_DONE_RETENTION_DAYS: i64 = 30;
+/// The shortest retention allowed. A done job's dedupe key is what stops the same timer or
+/// mail being queued twice; every cause that could queue a key again lives less than this
+/// (a case's R9 timers end at D+7; the other keys are unique ids or past instants).
+pub const MIN_DONE_RETENTION_DAYS: i64 = 8;
+/// How often the worker purges done jobs, in seconds of the platform's clock.
+const PURGE_EVERY_SECONDS: i64 = 3600;
+
 /// Why a run failed.
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
@@ -219,17 +228,50 @@ pub async fn run_due_jobs(platform: &Platform) -> Result<RunReport> {
     }
 }
 
+/// Deletes the done jobs older than the platform's retention (at least
+/// [`MIN_DONE_RETENTION_DAYS`]), in batches of 1,000, each its own short transaction (on
+/// SQLite the writers' queue is never held long). Returns how many were deleted. Pending,
+/// running and dead jobs are never purged (dead ones wait for an operator).
+pub async fn purge_done(platform: &Platform) -> Result<u64> {
+    const BATCH: i64 = 1000;
+    let days = platform
+        .jobs_done_retention_days
+        .max(MIN_DONE_RETENTION_DAYS);
+    let before = platform.now().plus_days(-days);
+    let mut total = 0;
+    loop {
+        let mut tx = platform.db.begin().await?;
+        let n = repo::purge_done(&mut tx, before, BATCH).await?;
+        tx.commit().await?;
+        total += n;
+        if n < BATCH as u64 {
+            return Ok(total);
+        }
+    }
+}
+
 /// The server's worker: runs due jobs, then sleeps until the next poll or an enqueue in
-/// this process, until `stop` changes.
+/// this process, until `stop` changes. Once an hour (and when it starts) it purges done
+/// jobs past their retention ([`purge_done`]).
 pub async fn worker(
     platform: Platform,
     poll: Duration,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     const BATCH: i64 = 32;
+    let mut next_purge = Timestamp(i64::MIN);
     loop {
         if *stop.borrow() {
             return;
+        }
+        let now = platform.now();
+        if now >= next_purge {
+            next_purge = now.plus_seconds(PURGE_EVERY_SECONDS);
+            match purge_done(&platform).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(deleted = n, "job queue: done jobs purged"),
+                Err(e) => tracing::warn!(error = %e, "job queue: purge failed"),
+            }
         }
         let mut busy = false;
         match repo::any_due(&platform.db, platform.now()).await {

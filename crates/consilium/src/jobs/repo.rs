@@ -213,6 +213,21 @@ pub async fn list(tx: &mut Tx, state: Option<JobState>, limit: i64) -> Result<Ve
         .await)?)
 }
 
+/// Deletes up to `limit` done jobs last changed before `before`, oldest first; returns how
+/// many. Their dedupe keys go with them: the retention must outlive every cause that could
+/// enqueue the same key again (see `jobs::MIN_DONE_RETENTION_DAYS`).
+pub async fn purge_done(tx: &mut Tx, before: Timestamp, limit: i64) -> Result<u64> {
+    let sql = "DELETE FROM jobs WHERE id IN
+                 (SELECT id FROM jobs WHERE state = 'done' AND updated_at < $1
+                  ORDER BY updated_at LIMIT $2)";
+    Ok(crate::run!(tx, |c| sqlx::query(sql)
+        .bind(before.micros())
+        .bind(limit)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?)
+}
+
 /// Puts a dead job back in the queue, due at `now`, with its attempts reset.
 pub async fn retry_dead(tx: &mut Tx, now: Timestamp, id: &str) -> Result<bool> {
     let sql = "UPDATE jobs SET state = 'pending', attempts = 0, due_at = $2, updated_at = $2

@@ -293,3 +293,107 @@ mod server_worker {
         body(consilium::db::Backend::Postgres).await;
     }
 }
+
+/// Inserts a job row in `state`, last changed `days_ago` days before the test clock's now.
+async fn old_job(app: &TestApp, state: &str, days_ago: i64, key: &str) -> String {
+    let id = consilium::kernel::new_id();
+    let at = app.platform.now().plus_days(-days_ago).micros();
+    app.exec(&format!(
+        "INSERT INTO jobs (id, kind, payload, state, due_at, attempts, max_attempts, dedupe_key, created_at, updated_at) \
+         VALUES ('{id}', 'test.old', '{{}}', '{state}', {at}, 1, 8, '{key}', {at}, {at})"
+    ))
+    .await
+    .unwrap();
+    id
+}
+
+async fn exists(app: &TestApp, id: &str) -> bool {
+    app.scalar(&format!("SELECT COUNT(*) FROM jobs WHERE id = '{id}'"))
+        .await
+        == 1
+}
+
+crate::both_with!(
+    done_jobs_are_purged_after_their_retention,
+    |c: &mut consilium::config::Config| c.jobs_done_retention_days = 10,
+    |app| {
+        let old = old_job(app, "done", 11, "old-done").await;
+        let recent = old_job(app, "done", 9, "recent-done").await;
+        let dead = old_job(app, "dead", 400, "old-dead").await;
+        let pending = old_job(app, "pending", 400, "old-pending").await;
+        assert_eq!(jobs::purge_done(&app.platform).await.unwrap(), 1);
+        assert!(!exists(app, &old).await, "done and older than 10 days");
+        assert!(exists(app, &recent).await, "done 9 days ago: kept");
+        assert!(exists(app, &dead).await, "dead jobs wait for an operator");
+        assert!(exists(app, &pending).await, "pending jobs are never purged");
+        // Its key is free again; the recent one's still deduplicates.
+        assert!(enqueue(app, "test.old", 0, Some("old-done")).await);
+        assert!(!enqueue(app, "test.old", 0, Some("recent-done")).await);
+        // Two days later the recent one goes too; nothing else.
+        app.clock.advance_seconds(2 * 86_400);
+        assert_eq!(jobs::purge_done(&app.platform).await.unwrap(), 1);
+        assert!(!exists(app, &recent).await);
+        // Many at once: in batches, all of them.
+        for i in 0..2500 {
+            old_job(app, "done", 40, &format!("bulk-{i}")).await;
+        }
+        assert_eq!(jobs::purge_done(&app.platform).await.unwrap(), 2500);
+        assert_eq!(
+            app.scalar("SELECT COUNT(*) FROM jobs WHERE dedupe_key LIKE 'bulk-%'")
+                .await,
+            0
+        );
+    }
+);
+
+crate::both_with!(
+    the_retention_is_at_least_eight_days,
+    |c: &mut consilium::config::Config| c.jobs_done_retention_days = 1,
+    |app| {
+        let kept = old_job(app, "done", 7, "seven").await;
+        let gone = old_job(app, "done", 9, "nine").await;
+        assert_eq!(jobs::purge_done(&app.platform).await.unwrap(), 1);
+        assert!(
+            exists(app, &kept).await,
+            "a 1-day setting still keeps 8 days"
+        );
+        assert!(!exists(app, &gone).await);
+    }
+);
+
+/// The server's worker purges by itself (when it starts, then every hour of its clock).
+mod worker_purges {
+    use super::*;
+
+    async fn body(backend: consilium::db::Backend) {
+        let app = TestApp::start_with(backend, |c| {
+            c.jobs_worker = true;
+            c.jobs_poll_ms = 50;
+        })
+        .await;
+        let old = old_job(&app, "done", 31, "worker-old").await;
+        let recent = old_job(&app, "done", 29, "worker-recent").await;
+        // An hour later (of the platform's clock) at the latest, the worker purges again.
+        app.clock.advance_seconds(3601);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while exists(&app, &old).await && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert!(
+            !exists(&app, &old).await,
+            "purged by the worker (default: 30 days)"
+        );
+        assert!(exists(&app, &recent).await, "29 days old: kept");
+        app.finish().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        body(consilium::db::Backend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        body(consilium::db::Backend::Postgres).await;
+    }
+}
