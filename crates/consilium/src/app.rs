@@ -33,6 +33,14 @@ impl App {
             .with_auth(config.auth_settings()?)
             .with_attachments(config.attachments()?);
         platform.mailer = Arc::new(crate::mail::Mailer::from_config(&config)?);
+        // TOTP secrets stored in clear by an older version (or under a retired key) are
+        // sealed with the current key before anything reads them.
+        let sealed = platform
+            .reseal_totp_secrets(&crate::platform::Ctx::system("startup"))
+            .await?;
+        if sealed > 0 {
+            tracing::info!(sealed, "TOTP secrets sealed with the current key");
+        }
         platform.jobs_lease_seconds = config.jobs_lease_seconds.max(1);
         platform.jobs_done_retention_days = config
             .jobs_done_retention_days
@@ -70,6 +78,25 @@ impl App {
             auth.oidc = Some(Arc::new(crate::auth::oidc::Oidc::new(settings)?));
             platform.auth = Arc::new(auth);
         }
+        // Passkeys: the relying party is the public origin, or localhost for a server on
+        // loopback without one. An IP address in public_url leaves them off (WebAuthn
+        // needs a domain name), with a warning.
+        let passkeys = match &config.public_url {
+            Some(u) => crate::auth::passkeys::PasskeySettings::for_origin(u),
+            None if addr.ip().is_loopback() || addr.ip().is_unspecified() => {
+                crate::auth::passkeys::PasskeySettings::for_loopback(addr.port())
+            }
+            None => Err(format!("passkeys need public_url when listening on {addr}")),
+        };
+        let mut auth = (*platform.auth).clone();
+        auth.passkeys = match passkeys {
+            Ok(p) => Some(Arc::new(p)),
+            Err(why) => {
+                tracing::warn!("{why}: passkeys are off");
+                None
+            }
+        };
+        platform.auth = Arc::new(auth);
         let worker = config
             .jobs_worker
             .then(|| std::time::Duration::from_millis(config.jobs_poll_ms.max(10)));

@@ -301,9 +301,10 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<std::process::ExitCode>
                 .rotate_keys(&Ctx::system("cli"), !rewrap_only, retire)
                 .await?;
             println!(
-                "current key {}; {} case key(s) rewrapped; case keys per key: {:?}{}",
+                "current key {}; {} case key(s) rewrapped; {} TOTP secret(s) sealed; case keys per key: {:?}{}",
                 r.current_key,
                 r.rewrapped,
+                r.totp_resealed,
                 r.by_key,
                 if r.retired.is_empty() {
                     String::new()

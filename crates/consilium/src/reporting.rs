@@ -70,7 +70,7 @@ struct MemberRow {
     professional_id: String,
     role: String,
     has_password: bool,
-    has_totp: bool,
+    has_second_factor: bool,
     has_email: bool,
 }
 
@@ -206,7 +206,9 @@ impl Platform {
             "SELECT m.professional_id, m.role,
                     EXISTS (SELECT 1 FROM password_credentials p WHERE p.professional_id = m.professional_id) AS has_password,
                     EXISTS (SELECT 1 FROM totp_credentials t WHERE t.professional_id = m.professional_id
-                            AND t.confirmed_at IS NOT NULL) AS has_totp,
+                            AND t.confirmed_at IS NOT NULL)
+                    OR EXISTS (SELECT 1 FROM webauthn_credentials w
+                            WHERE w.professional_id = m.professional_id) AS has_second_factor,
                     EXISTS (SELECT 1 FROM professionals p WHERE p.id = m.professional_id
                             AND p.email IS NOT NULL AND p.email <> '') AS has_email
              FROM memberships m WHERE m.organisation_id = $1"
@@ -222,7 +224,7 @@ impl Platform {
                     professional: p,
                     role: r.role,
                     has_password: r.has_password,
-                    has_second_factor: r.has_totp,
+                    has_second_factor: r.has_second_factor,
                     has_email: r.has_email,
                 });
             }

@@ -20,6 +20,8 @@ use std::time::Duration;
 pub struct RotateReport {
     pub current_key: String,
     pub rewrapped: u64,
+    /// TOTP secrets sealed with the current key (they were in clear or under an older key).
+    pub totp_resealed: u64,
     /// Live case keys per key id after the run.
     pub by_key: Vec<(String, i64)>,
     /// Keys removed from the key file (`--retire`).
@@ -228,12 +230,19 @@ impl Platform {
             tx.commit().await?;
             report.rewrapped += n;
         }
+        report.totp_resealed = self.reseal_totp_secrets(ctx).await?;
         let mut tx = self.db.begin().await?;
         report.by_key = repo::keys_by_kek(&mut tx).await?;
         tx.rollback().await?;
         if retire && let KeySource::File(path) = a.key_source() {
             let ring = a.key_source().load()?;
-            let used: HashSet<&str> = report.by_key.iter().map(|(k, _)| k.as_str()).collect();
+            let totp_keys = self.totp_key_ids().await?;
+            let used: HashSet<&str> = report
+                .by_key
+                .iter()
+                .map(|(k, _)| k.as_str())
+                .chain(totp_keys.iter().map(String::as_str))
+                .collect();
             let (kept, retired) = ring.retain(|id| id == current || used.contains(id));
             write_key_file(path, &kept)?;
             a.reload()?;

@@ -71,6 +71,18 @@ impl Key {
 
     /// Wraps `key` under this key, bound to `context` (random nonce; base64 of nonce ‖ ct).
     pub fn wrap(&self, key: &Key, context: &str) -> String {
+        self.seal(&key.0, context)
+    }
+
+    pub fn unwrap_key(&self, wrapped: &str, context: &str) -> Result<Key, CryptoError> {
+        let pt = self.open(wrapped, context)?;
+        let arr: [u8; 32] = pt.try_into().map_err(|_| CryptoError::Tampered)?;
+        Ok(Key(arr))
+    }
+
+    /// Encrypts a short secret under this key, bound to `context` (XChaCha20-Poly1305,
+    /// random nonce; base64 of nonce ‖ ciphertext ‖ tag).
+    pub fn seal(&self, msg: &[u8], context: &str) -> String {
         let mut nonce = [0u8; 24];
         rand::rng().fill_bytes(&mut nonce);
         let ct = self
@@ -78,7 +90,7 @@ impl Key {
             .encrypt(
                 &XNonce::from(nonce),
                 Payload {
-                    msg: &key.0,
+                    msg,
                     aad: context.as_bytes(),
                 },
             )
@@ -88,15 +100,16 @@ impl Key {
         B64.encode(out)
     }
 
-    pub fn unwrap_key(&self, wrapped: &str, context: &str) -> Result<Key, CryptoError> {
-        let raw = B64.decode(wrapped).map_err(|_| CryptoError::Tampered)?;
-        if raw.len() != 24 + 32 + TAG {
+    /// The secret `seal` encrypted with this key and this `context`; anything else (another
+    /// key or context, a flipped byte) is `Tampered`.
+    pub fn open(&self, sealed: &str, context: &str) -> Result<Vec<u8>, CryptoError> {
+        let raw = B64.decode(sealed).map_err(|_| CryptoError::Tampered)?;
+        if raw.len() < 24 + TAG {
             return Err(CryptoError::Tampered);
         }
         let mut nonce = [0u8; 24];
         nonce.copy_from_slice(&raw[..24]);
-        let pt = self
-            .cipher()
+        self.cipher()
             .decrypt(
                 &XNonce::from(nonce),
                 Payload {
@@ -104,9 +117,7 @@ impl Key {
                     aad: context.as_bytes(),
                 },
             )
-            .map_err(|_| CryptoError::Tampered)?;
-        let arr: [u8; 32] = pt.try_into().map_err(|_| CryptoError::Tampered)?;
-        Ok(Key(arr))
+            .map_err(|_| CryptoError::Tampered)
     }
 }
 

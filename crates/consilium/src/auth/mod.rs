@@ -5,9 +5,11 @@
 pub mod links;
 pub mod model;
 pub mod oidc;
+pub mod passkeys;
 pub mod password;
 pub mod repo;
 pub mod service;
+pub mod totp_secret;
 
 use crate::audit::{self, NewEntry};
 use crate::db::Tx;

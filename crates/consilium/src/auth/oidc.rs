@@ -24,13 +24,14 @@ use crate::identifiers::{Adeli, Rpps};
 use crate::kernel::{Actor, Error, Result, new_id};
 use crate::platform::Platform;
 use openidconnect::core::{
-    CoreAuthenticationFlow, CoreClient, CoreGenderClaim, CoreJwsSigningAlgorithm,
-    CoreProviderMetadata,
+    CoreAuthenticationFlow, CoreClient, CoreGenderClaim, CoreIdTokenVerifier, CoreJsonWebKeySet,
+    CoreJwsSigningAlgorithm,
 };
 use openidconnect::{
     AccessTokenHash, AdditionalClaims, AuthenticationContextClass, AuthorizationCode, ClientId,
     ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
-    PkceCodeVerifier, RedirectUrl, Scope, TokenResponse, UserInfoClaims,
+    PkceCodeVerifier, ProviderMetadataWithLogout, RedirectUrl, Scope, TokenResponse,
+    UserInfoClaims,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -69,11 +70,26 @@ impl OidcSettings {
     }
 }
 
+/// How long the provider's discovery document and signing keys are reused before being
+/// fetched again (an ID token signed with a key not in the cached set fetches them at once).
+pub const METADATA_TTL_US: i64 = 10 * 60 * crate::kernel::time::MICROS_PER_SECOND;
+
+/// Whether metadata fetched at `at` may still be used at `now` (a clock that went back
+/// counts as stale).
+fn still_fresh(at: i64, now: i64) -> bool {
+    now >= at && now - at < METADATA_TTL_US
+}
+
 /// The configured provider and the HTTP client that talks to it (no redirects followed).
 #[derive(Debug)]
 pub struct Oidc {
     pub settings: OidcSettings,
     http: reqwest::Client,
+    /// The discovery document with its keys (JWKS), and when it was fetched (platform
+    /// clock, microseconds). Each instance keeps its own; nothing secret.
+    metadata: std::sync::Mutex<Option<(i64, ProviderMetadataWithLogout)>>,
+    /// Discovery documents fetched since start (metrics and tests).
+    fetches: std::sync::atomic::AtomicU64,
 }
 
 impl Oidc {
@@ -83,7 +99,61 @@ impl Oidc {
             .timeout(std::time::Duration::from_secs(10))
             .build()
             .map_err(Error::internal)?;
-        Ok(Self { settings, http })
+        Ok(Self {
+            settings,
+            http,
+            metadata: std::sync::Mutex::new(None),
+            fetches: std::sync::atomic::AtomicU64::new(0),
+        })
+    }
+
+    fn cached(&self, now: i64) -> Option<ProviderMetadataWithLogout> {
+        let guard = self.metadata.lock().unwrap_or_else(|e| e.into_inner());
+        guard
+            .as_ref()
+            .filter(|(at, _)| still_fresh(*at, now))
+            .map(|(_, m)| m.clone())
+    }
+
+    /// How many times the discovery document (with the keys) was fetched.
+    pub fn discovery_fetches(&self) -> u64 {
+        self.fetches.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn remember(&self, now: i64, m: &ProviderMetadataWithLogout) {
+        self.fetches
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        *self.metadata.lock().unwrap_or_else(|e| e.into_inner()) = Some((now, m.clone()));
+    }
+
+    /// The ID token verifier for these keys: as `CoreClient::id_token_verifier`, with the
+    /// asymmetric algorithms only and the platform's clock.
+    fn id_verifier(
+        &self,
+        jwks: CoreJsonWebKeySet,
+        clock: std::sync::Arc<dyn crate::kernel::Clock>,
+    ) -> std::result::Result<CoreIdTokenVerifier<'static>, Refusal> {
+        let issuer =
+            IssuerUrl::new(self.settings.issuer.clone()).map_err(|e| refuse("config", e))?;
+        let client_id = ClientId::new(self.settings.client_id.clone());
+        let v = match &self.settings.client_secret {
+            Some(secret) => CoreIdTokenVerifier::new_confidential_client(
+                client_id,
+                ClientSecret::new(secret.clone()),
+                issuer,
+                jwks,
+            ),
+            None => CoreIdTokenVerifier::new_public_client(client_id, issuer, jwks),
+        };
+        Ok(v.set_allowed_algs([
+            CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+            CoreJwsSigningAlgorithm::RsaSsaPssSha256,
+            CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+        ])
+        .set_time_fn(move || {
+            chrono::DateTime::<chrono::Utc>::from_timestamp_micros(clock.now().micros())
+                .unwrap_or_default()
+        }))
     }
 }
 
@@ -169,6 +239,8 @@ fn refuse(why: &'static str, detail: impl std::fmt::Display) -> Refusal {
 
 /// What the provider vouched for, once every check passed.
 struct Verified {
+    /// The ID token as received (sent back as `id_token_hint` when signing out).
+    id_token: String,
     subject: String,
     acr: String,
     id: NationalId,
@@ -214,25 +286,77 @@ impl Platform {
         self.auth.oidc.as_deref().ok_or(Error::NotFound)
     }
 
+    /// Where to send the browser when a session opened with the provider signs out: the
+    /// provider's `end_session_endpoint` (RP-initiated logout) with the session's ID token
+    /// as `id_token_hint`, our client id and the sign-in page as `post_logout_redirect_uri`,
+    /// so the provider ends its own session too. `None` for other sessions, or when the
+    /// provider has no such endpoint or cannot be reached (signing out here still happens).
+    pub async fn oidc_logout_url(&self, session_id: &str) -> Result<Option<String>> {
+        let Ok(o) = self.oidc() else {
+            return Ok(None);
+        };
+        let mut tx = self.read().await?;
+        let token = repo::session_id_token(&mut tx, session_id).await?;
+        tx.rollback().await?;
+        let Some(token) = token else {
+            return Ok(None);
+        };
+        let metadata = match self.oidc_metadata(false).await {
+            Ok((m, _)) => m,
+            Err(r) => {
+                tracing::warn!(why = r.why, detail = %r.detail, "OpenID provider unreachable at sign-out");
+                return Ok(None);
+            }
+        };
+        let Some(end) = metadata.additional_metadata().end_session_endpoint.as_ref() else {
+            return Ok(None);
+        };
+        let mut url = end.url().clone();
+        let back = url::Url::parse(&o.settings.redirect_url)
+            .and_then(|u| u.join("/auth/login"))
+            .map_err(Error::internal)?;
+        url.query_pairs_mut()
+            .append_pair("id_token_hint", &token)
+            .append_pair("client_id", &o.settings.client_id)
+            .append_pair("post_logout_redirect_uri", back.as_str());
+        Ok(Some(url.to_string()))
+    }
+
+    /// How many times the provider's discovery document was fetched (0 when not configured).
+    pub fn oidc_discovery_fetches(&self) -> u64 {
+        self.auth.oidc.as_deref().map_or(0, Oidc::discovery_fetches)
+    }
+
     /// Whether sign-in with an OpenID provider is configured, and the provider's name.
     pub fn oidc_label(&self) -> Option<&str> {
         self.auth.oidc.as_deref().map(|o| o.settings.label.as_str())
     }
 
-    async fn oidc_metadata(&self) -> std::result::Result<CoreProviderMetadata, Refusal> {
+    /// The provider's discovery document and keys: cached for `METADATA_TTL_US`, fetched
+    /// again when older or when `fresh`. The flag says whether it came from the cache.
+    async fn oidc_metadata(
+        &self,
+        fresh: bool,
+    ) -> std::result::Result<(ProviderMetadataWithLogout, bool), Refusal> {
         let o = self.oidc().map_err(|e| refuse("not configured", e))?;
+        let now = self.now().micros();
+        if !fresh && let Some(m) = o.cached(now) {
+            return Ok((m, true));
+        }
         let issuer = IssuerUrl::new(o.settings.issuer.clone())
             .map_err(|e| refuse("provider unreachable", e))?;
-        CoreProviderMetadata::discover_async(issuer, &o.http)
+        let m = ProviderMetadataWithLogout::discover_async(issuer, &o.http)
             .await
-            .map_err(|e| refuse("provider unreachable", e))
+            .map_err(|e| refuse("provider unreachable", e))?;
+        o.remember(now, &m);
+        Ok((m, false))
     }
 
     /// Starts a sign-in: discovery, then a `state`, a `nonce` and a PKCE verifier kept in
     /// `oidc_flows` (the `state` by its hash), and the provider's authorization URL.
     pub async fn oidc_begin(&self) -> Result<OidcStart> {
         let o = self.oidc()?;
-        let metadata = self.oidc_metadata().await.map_err(|r| {
+        let (metadata, _) = self.oidc_metadata(false).await.map_err(|r| {
             tracing::warn!(why = r.why, detail = %r.detail, "OpenID provider discovery failed");
             Error::Unavailable("the identity provider cannot be reached".into())
         })?;
@@ -371,7 +495,8 @@ impl Platform {
             .code
             .filter(|c| !c.is_empty())
             .ok_or_else(|| refuse("code missing", ""))?;
-        let metadata = self.oidc_metadata().await?;
+        let (metadata, cached) = self.oidc_metadata(false).await?;
+        let jwks = metadata.jwks().clone();
         let client = CoreClient::from_provider_metadata(
             metadata,
             ClientId::new(o.settings.client_id.clone()),
@@ -398,20 +523,29 @@ impl Platform {
         let id_token = tokens
             .id_token()
             .ok_or_else(|| refuse("id token missing", ""))?;
-        let clock = self.clock.clone();
-        let id_verifier = client
-            .id_token_verifier()
-            .set_allowed_algs([
-                CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
-                CoreJwsSigningAlgorithm::RsaSsaPssSha256,
-                CoreJwsSigningAlgorithm::EcdsaP256Sha256,
-            ])
-            .set_time_fn(move || {
-                chrono::DateTime::<chrono::Utc>::from_timestamp_micros(clock.now().micros())
-                    .unwrap_or_default()
-            });
+        let mut id_verifier = o.id_verifier(jwks, self.clock.clone())?;
+        let nonce = Nonce::new(nonce);
+        let mut checked = id_token.claims(&id_verifier, &nonce).map(|_| ());
+        // A key the cached set does not have: the provider may have rotated its keys since
+        // they were fetched. Fetch them once more and check again (the same token, the same
+        // rules).
+        if cached
+            && matches!(
+                &checked,
+                Err(
+                    openidconnect::ClaimsVerificationError::SignatureVerification(
+                        openidconnect::SignatureVerificationError::NoMatchingKey
+                    )
+                )
+            )
+        {
+            let (fresh, _) = self.oidc_metadata(true).await?;
+            id_verifier = o.id_verifier(fresh.jwks().clone(), self.clock.clone())?;
+            checked = id_token.claims(&id_verifier, &nonce).map(|_| ());
+        }
+        checked.map_err(|e| refuse(claim_verification_reason(&e), &e))?;
         let claims = id_token
-            .claims(&id_verifier, &Nonce::new(nonce))
+            .claims(&id_verifier, &nonce)
             .map_err(|e| refuse(claim_verification_reason(&e), &e))?;
         // The access token must be the one this ID token was issued with.
         if let Some(expected) = claims.access_token_hash() {
@@ -452,6 +586,7 @@ impl Platform {
             .ok_or_else(|| refuse("IdNat_PS missing", ""))?;
         let id = NationalId::parse(idnat).ok_or_else(|| refuse("IdNat_PS invalid", idnat))?;
         Ok(Verified {
+            id_token: id_token.to_string(),
             subject: subject.as_str().to_string(),
             acr,
             id,
@@ -504,6 +639,7 @@ impl Platform {
         let issued = self
             .open_session_for(&mut tx, &row.id, Stage::Full, "oidc", client)
             .await?;
+        repo::set_session_id_token(&mut tx, &hash_token(&issued.token), &v.id_token).await?;
         let actor = Actor::Professional(crate::kernel::actor::ProfessionalActor {
             id: row.id.clone(),
             display_name: row.display_name(),
@@ -585,6 +721,15 @@ async fn find_by_adeli(tx: &mut Tx, adeli: &str) -> Result<Option<dir::Professio
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn discovery_is_reused_for_ten_minutes() {
+        let t = 1_000_000_000;
+        assert!(still_fresh(t, t));
+        assert!(still_fresh(t, t + METADATA_TTL_US - 1));
+        assert!(!still_fresh(t, t + METADATA_TTL_US));
+        assert!(!still_fresh(t, t - 1), "a clock that went back refetches");
+    }
 
     fn settings(required: &str) -> OidcSettings {
         OidcSettings {

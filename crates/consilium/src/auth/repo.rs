@@ -236,7 +236,8 @@ pub async fn touch_session(tx: &mut Tx, id: &str, now: i64) -> Result<()> {
 /// Ends a session; false when it had already ended.
 pub async fn end_session(tx: &mut Tx, id: &str, reason: &str, now: i64) -> Result<bool> {
     let n = run!(tx, |c| sqlx::query(
-        "UPDATE sessions SET ended_at = $2, end_reason = $3 WHERE id = $1 AND ended_at IS NULL"
+        "UPDATE sessions SET ended_at = $2, end_reason = $3, oidc_id_token = NULL
+         WHERE id = $1 AND ended_at IS NULL"
     )
     .bind(id)
     .bind(now)
@@ -542,4 +543,196 @@ pub async fn oidc_flow_take(
     .bind(not_before)
     .fetch_optional(c)
     .await)?)
+}
+
+// ---------- WebAuthn passkeys ----------
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PasskeyRow {
+    pub id: String,
+    pub professional_id: String,
+    pub credential_id: String,
+    pub label: String,
+    pub credential: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+const PASSKEY_COLUMNS: &str =
+    "id, professional_id, credential_id, label, credential, created_at, last_used_at";
+
+pub async fn passkeys_of(tx: &mut Tx, professional_id: &str) -> Result<Vec<PasskeyRow>> {
+    let sql = format!(
+        "SELECT {PASSKEY_COLUMNS} FROM webauthn_credentials WHERE professional_id = $1
+         ORDER BY created_at, id"
+    );
+    Ok(run!(tx, |c| sqlx::query_as::<_, PasskeyRow>(
+        sqlx::AssertSqlSafe(sql.clone())
+    )
+    .bind(professional_id)
+    .fetch_all(c)
+    .await)?)
+}
+
+pub async fn passkey_by_id(tx: &mut Tx, id: &str) -> Result<Option<PasskeyRow>> {
+    let sql = format!("SELECT {PASSKEY_COLUMNS} FROM webauthn_credentials WHERE id = $1");
+    Ok(run!(tx, |c| sqlx::query_as::<_, PasskeyRow>(
+        sqlx::AssertSqlSafe(sql.clone())
+    )
+    .bind(id)
+    .fetch_optional(c)
+    .await)?)
+}
+
+/// Stores a verified credential; false when its credential id is already registered (to
+/// this account or another: a credential belongs to one account).
+pub async fn passkey_insert(tx: &mut Tx, row: &PasskeyRow) -> Result<bool> {
+    let n = run!(tx, |c| sqlx::query(
+        "INSERT INTO webauthn_credentials
+            (id, professional_id, credential_id, label, credential, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (credential_id) DO NOTHING"
+    )
+    .bind(&row.id)
+    .bind(&row.professional_id)
+    .bind(&row.credential_id)
+    .bind(&row.label)
+    .bind(&row.credential)
+    .bind(row.created_at)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(n == 1)
+}
+
+/// After a successful authentication: the credential's new counter and backup state.
+pub async fn passkey_used(tx: &mut Tx, id: &str, credential: &str, now: i64) -> Result<()> {
+    run!(tx, |c| sqlx::query(
+        "UPDATE webauthn_credentials SET credential = $2, last_used_at = $3 WHERE id = $1"
+    )
+    .bind(id)
+    .bind(credential)
+    .bind(now)
+    .execute(c)
+    .await
+    .map(|_| ()))?;
+    Ok(())
+}
+
+pub async fn passkey_delete(tx: &mut Tx, id: &str, professional_id: &str) -> Result<bool> {
+    let n = run!(tx, |c| sqlx::query(
+        "DELETE FROM webauthn_credentials WHERE id = $1 AND professional_id = $2"
+    )
+    .bind(id)
+    .bind(professional_id)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(n == 1)
+}
+
+/// Starts a ceremony for a session, replacing any other in flight for it, and forgets
+/// ceremonies of any session started before `stale_before`.
+pub async fn ceremony_put(
+    tx: &mut Tx,
+    session_id: &str,
+    kind: &str,
+    state: &str,
+    now: i64,
+    stale_before: i64,
+) -> Result<()> {
+    run!(tx, |c| sqlx::query(
+        "DELETE FROM webauthn_ceremonies WHERE created_at < $1"
+    )
+    .bind(stale_before)
+    .execute(&mut *c)
+    .await
+    .map(|_| ()))?;
+    run!(tx, |c| sqlx::query(
+        "INSERT INTO webauthn_ceremonies (session_id, kind, state, created_at)
+         VALUES ($1, $2, $3, $4)
+         ON CONFLICT (session_id) DO UPDATE SET kind = excluded.kind, state = excluded.state,
+           created_at = excluded.created_at"
+    )
+    .bind(session_id)
+    .bind(kind)
+    .bind(state)
+    .bind(now)
+    .execute(c)
+    .await
+    .map(|_| ()))?;
+    Ok(())
+}
+
+/// Takes the session's ceremony of this kind, once: `None` if there is none, it is of the
+/// other kind, or it started before `not_before` (it is forgotten all the same).
+pub async fn ceremony_take(
+    tx: &mut Tx,
+    session_id: &str,
+    kind: &str,
+    not_before: i64,
+) -> Result<Option<String>> {
+    let row = run!(tx, |c| {
+        sqlx::query_as::<_, (String, String, i64)>(
+        "DELETE FROM webauthn_ceremonies WHERE session_id = $1 RETURNING kind, state, created_at"
+    )
+    .bind(session_id)
+    .fetch_optional(c)
+    .await
+    })?;
+    Ok(row
+        .filter(|(k, _, at)| k == kind && *at >= not_before)
+        .map(|(_, s, _)| s))
+}
+
+/// Every stored TOTP secret (sealed or not), by professional.
+pub async fn totp_secrets(tx: &mut Tx) -> Result<Vec<(String, String)>> {
+    Ok(run!(tx, |c| sqlx::query_as::<_, (String, String)>(
+        "SELECT professional_id, secret FROM totp_credentials ORDER BY professional_id"
+    )
+    .fetch_all(c)
+    .await)?)
+}
+
+/// Replaces a stored secret by another form of the same secret, only if it has not changed
+/// meanwhile. True when replaced.
+pub async fn totp_replace_secret(
+    tx: &mut Tx,
+    professional_id: &str,
+    old: &str,
+    new: &str,
+) -> Result<bool> {
+    let n = run!(tx, |c| sqlx::query(
+        "UPDATE totp_credentials SET secret = $3 WHERE professional_id = $1 AND secret = $2"
+    )
+    .bind(professional_id)
+    .bind(old)
+    .bind(new)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(n == 1)
+}
+
+/// Keeps the provider's ID token with the session it opened (by the session's token hash).
+pub async fn set_session_id_token(tx: &mut Tx, token_hash: &str, id_token: &str) -> Result<()> {
+    run!(tx, |c| sqlx::query(
+        "UPDATE sessions SET oidc_id_token = $2 WHERE token_hash = $1"
+    )
+    .bind(token_hash)
+    .bind(id_token)
+    .execute(c)
+    .await
+    .map(|_| ()))?;
+    Ok(())
+}
+
+/// The provider's ID token of a session still open, if it was opened with the provider.
+pub async fn session_id_token(tx: &mut Tx, id: &str) -> Result<Option<String>> {
+    let r: Option<(Option<String>,)> = run!(tx, |c| sqlx::query_as(
+        "SELECT oidc_id_token FROM sessions WHERE id = $1 AND ended_at IS NULL"
+    )
+    .bind(id)
+    .fetch_optional(c)
+    .await)?;
+    Ok(r.and_then(|r| r.0))
 }

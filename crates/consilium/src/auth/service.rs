@@ -30,6 +30,8 @@ pub struct AuthSettings {
     pub totp_issuer: String,
     /// Sign-in with an OpenID provider (Pro Santé Connect), when configured.
     pub oidc: Option<std::sync::Arc<super::oidc::Oidc>>,
+    /// WebAuthn passkeys, when this server has an origin with a domain name.
+    pub passkeys: Option<std::sync::Arc<super::passkeys::PasskeySettings>>,
 }
 
 impl AuthSettings {
@@ -56,6 +58,7 @@ impl AuthSettings {
             },
             totp_issuer: "Consilium".into(),
             oidc: None,
+            passkeys: None,
         }
     }
 }
@@ -127,7 +130,7 @@ pub struct TotpEnrolment {
 
 pub const SESSION_PREFIX: &str = "css_";
 
-fn random_b64(n: usize) -> String {
+pub(crate) fn random_b64(n: usize) -> String {
     let mut bytes = vec![0u8; n];
     rand::rng().fill_bytes(&mut bytes);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
@@ -337,7 +340,7 @@ impl Platform {
         rand::rng().fill_bytes(&mut bytes);
         let secret = totp_rs::Secret::new(bytes.to_vec().into_boxed_slice()).to_base32();
         let now = self.now().micros();
-        repo::totp_start(&mut tx, id, &secret, now).await?;
+        repo::totp_start(&mut tx, id, &self.seal_totp_secret(id, &secret), now).await?;
         repo::totp_use_step(&mut tx, id, 0, Some(now)).await?;
         tx.commit().await?;
         Ok(true)
@@ -352,14 +355,14 @@ impl Platform {
         let Some(row) = row.filter(|r| r.confirmed_at.is_some()) else {
             return Ok(None);
         };
-        let t = self.totp(&row.secret)?;
+        let t = self.totp(&self.open_totp_secret(id, &row.secret)?)?;
         let secs = (self.now().micros() / 1_000_000).max(0) as u64;
         Ok(Some(t.generate(secs).to_string()))
     }
 
     async fn stage_after_password(&self, tx: &mut Tx, id: &str, profession: &str) -> Result<Stage> {
-        let totp = repo::totp_get(tx, id).await?;
-        if totp.is_some_and(|t| t.confirmed_at.is_some()) {
+        let f = self.factors_of(tx, id).await?;
+        if f.totp || f.passkeys > 0 {
             return Ok(Stage::SecondFactor);
         }
         let (is_admin, org_requires) = repo::second_factor_facts(tx, id).await?;
@@ -730,7 +733,13 @@ impl Platform {
         let mut bytes = [0u8; 20];
         rand::rng().fill_bytes(&mut bytes);
         let secret = totp_rs::Secret::new(bytes.to_vec().into_boxed_slice()).to_base32();
-        repo::totp_start(&mut tx, me, &secret, self.now().micros()).await?;
+        repo::totp_start(
+            &mut tx,
+            me,
+            &self.seal_totp_secret(me, &secret),
+            self.now().micros(),
+        )
+        .await?;
         tx.commit().await?;
         let account = session.actor.label();
         let t = self.totp(&secret)?;
@@ -765,7 +774,7 @@ impl Platform {
         if session.stage == Stage::Full {
             return Err(Error::conflict("already signed in", None));
         }
-        let acct = format!("totp:{me}");
+        let acct = super::passkeys::second_factor_key(&me);
         let addr = format!("addr:{}", client.address);
         let keys = [
             (acct.as_str(), &self.auth().per_account),
@@ -792,7 +801,7 @@ impl Platform {
         let step = match &valid_row {
             Some(r) => {
                 let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
-                self.totp(&r.secret)?
+                self.totp(&self.open_totp_secret(&me, &r.secret)?)?
                     .check(&code, secs)
                     .and_then(|s| i64::try_from(s).ok())
             }
@@ -823,20 +832,7 @@ impl Platform {
             return Err(Error::Unauthenticated);
         }
         repo::throttle_clear(&mut tx, &acct).await?;
-        let token = format!("{SESSION_PREFIX}{}", random_b64(32));
-        let csrf = random_b64(32);
-        let method = format!("{}+totp", session.method);
-        repo::rotate_session(
-            &mut tx,
-            &session.id,
-            &hash_token(&token),
-            &csrf,
-            Stage::Full.as_str(),
-            &method,
-            now.micros(),
-            now.micros() + self.auth().lifetimes.absolute,
-        )
-        .await?;
+        let issued = self.promote_session(&mut tx, session, "totp", now).await?;
         let mut entries = Vec::new();
         if enrolling {
             entries.push(NewEntry::success("auth.totp_enrol", "professional", &me));
@@ -847,11 +843,7 @@ impl Platform {
         );
         audit::append(&mut tx, self.now(), &session.actor, &entries).await?;
         tx.commit().await?;
-        Ok(IssuedSession {
-            token,
-            stage: Stage::Full,
-            csrf,
-        })
+        Ok(issued)
     }
 
     // ---------- personal access tokens ----------

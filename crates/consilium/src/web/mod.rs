@@ -9,6 +9,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod operations;
 pub mod pages;
+pub mod passkeys;
 pub mod problem;
 pub mod proxies;
 pub mod reports;
@@ -41,6 +42,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/openapi.json", get(openapi::serve))
         .nest("/api/v1", api::routes())
         .merge(pages::routes())
+        .merge(passkeys::routes())
         .merge(ui::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))
@@ -52,7 +54,10 @@ pub fn router(state: Arc<AppState>) -> Router {
             state.clone(),
             same_origin_guard,
         ))
-        .layer(axum::middleware::from_fn(security_headers))
+        .layer(axum::middleware::from_fn_with_state(
+            provider_origin(&state),
+            security_headers,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             metrics,
             metrics::track,
@@ -122,9 +127,36 @@ async fn not_found() -> Response {
     crate::kernel::Error::NotFound.into_response()
 }
 
-async fn security_headers(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+/// The OpenID provider's origin, when sign-in with it is configured: forms of our pages
+/// (sign-in with the provider, sign-out) answer with a redirect there, and browsers check
+/// `form-action` on the redirects of a form submission too.
+fn provider_origin(state: &AppState) -> Option<Arc<str>> {
+    let issuer = &state.platform.auth.oidc.as_ref()?.settings.issuer;
+    let origin = url::Url::parse(issuer).ok()?.origin();
+    origin
+        .is_tuple()
+        .then(|| Arc::from(origin.ascii_serialization().as_str()))
+}
+
+async fn security_headers(
+    State(provider): State<Option<Arc<str>>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
+    if let Some(origin) = provider.as_deref()
+        && let Some(csp) = h
+            .get(header::CONTENT_SECURITY_POLICY)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| v.contains("form-action 'self'"))
+        && let Ok(v) = HeaderValue::from_str(&csp.replace(
+            "form-action 'self'",
+            &format!("form-action 'self' {origin}"),
+        ))
+    {
+        h.insert(header::CONTENT_SECURITY_POLICY, v);
+    }
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),

@@ -72,7 +72,29 @@ struct SecondFactorPage<'a> {
     message: Option<&'a str>,
     /// `serve --demo`: the synthetic account's current code.
     demo_code: Option<String>,
+    /// The account has a confirmed TOTP application.
+    totp: bool,
+    /// The account has passkeys and this server offers them.
+    passkey: Option<PasskeyOffer>,
 }
+
+/// What the passkey script needs to know (data attributes of the page).
+pub(super) struct PasskeyOffer {
+    pub rp_id: String,
+    pub origin: String,
+}
+
+pub(super) fn passkey_offer(s: &AppState) -> Option<PasskeyOffer> {
+    s.platform.passkey_settings().map(|p| PasskeyOffer {
+        rp_id: p.rp_id.clone(),
+        origin: p.origin.clone(),
+    })
+}
+
+/// Pages that run the passkey script: as `HTML_CSP`, plus our own script and fetches.
+pub(super) const PASSKEY_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+    img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; \
+    base-uri 'none'";
 
 #[derive(Template)]
 #[template(path = "auth/enrol.html")]
@@ -81,6 +103,7 @@ struct EnrolPage<'a> {
     secret: &'a str,
     otpauth_url: &'a str,
     message: Option<&'a str>,
+    passkey: Option<PasskeyOffer>,
 }
 
 struct SessionLine {
@@ -132,7 +155,7 @@ struct MessagePage<'a> {
     text: &'a str,
 }
 
-fn html(status: StatusCode, t: &impl Template) -> Response {
+pub(super) fn html(status: StatusCode, t: &impl Template) -> Response {
     render_with_csp(status, t, HTML_CSP)
 }
 
@@ -156,24 +179,24 @@ pub fn render_with_csp(status: StatusCode, t: &impl Template, csp: &'static str)
     }
 }
 
-fn message(status: StatusCode, title: &str, text: &str) -> Response {
+pub(super) fn message(status: StatusCode, title: &str, text: &str) -> Response {
     html(status, &MessagePage { title, text })
 }
 
-fn redirect(to: &'static str) -> Response {
+pub(super) fn redirect(to: &'static str) -> Response {
     let mut r = StatusCode::SEE_OTHER.into_response();
     r.headers_mut()
         .insert(header::LOCATION, HeaderValue::from_static(to));
     r
 }
 
-fn add_cookie(r: &mut Response, value: String) {
+pub(super) fn add_cookie(r: &mut Response, value: String) {
     if let Ok(v) = HeaderValue::from_str(&value) {
         r.headers_mut().append(header::SET_COOKIE, v);
     }
 }
 
-fn session_cookie(token: &str) -> String {
+pub(super) fn session_cookie(token: &str) -> String {
     format!("{SESSION_COOKIE}={token}; Path=/; Secure; HttpOnly; SameSite=Lax")
 }
 
@@ -182,7 +205,7 @@ fn clear_cookie(name: &str) -> String {
 }
 
 /// Where a session at this stage goes next.
-fn next_page(stage: Stage) -> &'static str {
+pub(super) fn next_page(stage: Stage) -> &'static str {
     match stage {
         Stage::SecondFactor => "/auth/second-factor",
         Stage::Enrol => "/auth/enrol",
@@ -288,17 +311,20 @@ struct TokenQuery {
 }
 
 #[derive(Deserialize)]
-struct CsrfForm {
+pub(super) struct CsrfForm {
     #[serde(default)]
-    csrf: String,
+    pub(super) csrf: String,
 }
 
-fn parse_form<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Option<T> {
+pub(super) fn parse_form<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Option<T> {
     serde_urlencoded::from_bytes(body).ok()
 }
 
 /// The session the browser presents, whatever its stage.
-async fn current_session(s: &AppState, parts: &Parts) -> Result<Option<SessionInfo>, Error> {
+pub(super) async fn current_session(
+    s: &AppState,
+    parts: &Parts,
+) -> Result<Option<SessionInfo>, Error> {
     match cookie(&parts.headers, SESSION_COOKIE) {
         Some(t) => s.platform.session(&t).await,
         None => Ok(None),
@@ -306,7 +332,7 @@ async fn current_session(s: &AppState, parts: &Parts) -> Result<Option<SessionIn
 }
 
 /// A refused form (CSRF): audited, 403, nothing changed.
-async fn csrf_refused(s: &AppState, session: Option<&SessionInfo>) -> Response {
+pub(super) async fn csrf_refused(s: &AppState, session: Option<&SessionInfo>) -> Response {
     if let Err(e) = s
         .platform
         .audit_refusal(
@@ -412,17 +438,49 @@ async fn login_submit(State(s): S, parts: Parts, body: Bytes) -> Response {
 
 async fn second_factor_page(State(s): S, parts: Parts) -> Response {
     match current_session(&s, &parts).await {
-        Ok(Some(sess)) if sess.stage == Stage::SecondFactor => html(
-            StatusCode::OK,
-            &SecondFactorPage {
-                csrf: &sess.csrf,
-                message: None,
-                demo_code: demo_code(&s, &sess).await,
-            },
-        ),
+        Ok(Some(sess)) if sess.stage == Stage::SecondFactor => {
+            second_factor_form(&s, &sess, StatusCode::OK, None).await
+        }
         Ok(Some(sess)) => redirect(next_page(sess.stage)),
         Ok(None) => redirect("/auth/login"),
         Err(e) => e.into_response(),
+    }
+}
+
+/// The second-factor page: the code form when the account has a TOTP application, the
+/// passkey button when it has passkeys (and the server offers them).
+async fn second_factor_form(
+    s: &AppState,
+    sess: &SessionInfo,
+    status: StatusCode,
+    msg: Option<&str>,
+) -> Response {
+    let factors = match s.platform.second_factors(sess).await {
+        Ok(f) => f,
+        Err(e) => return e.into_response(),
+    };
+    let passkey = if factors.passkeys > 0 {
+        passkey_offer(s)
+    } else {
+        None
+    };
+    let page = SecondFactorPage {
+        csrf: &sess.csrf,
+        message: msg,
+        demo_code: if factors.totp {
+            demo_code(s, sess).await
+        } else {
+            None
+        },
+        // Without a usable passkey, the code form is the way (even with no TOTP: the
+        // answer is then a refusal, never a dead end without a form).
+        totp: factors.totp || passkey.is_none(),
+        passkey,
+    };
+    if page.passkey.is_some() {
+        render_with_csp(status, &page, PASSKEY_CSP)
+    } else {
+        html(status, &page)
     }
 }
 
@@ -451,42 +509,34 @@ async fn code_submit(s: &AppState, parts: &Parts, body: &[u8], stage: Stage) -> 
         return csrf_refused(s, Some(&sess)).await;
     }
     let client = client_info(parts);
-    let code_hint = demo_code(s, &sess).await;
-    let retry = |status: StatusCode, msg: &str| -> Response {
-        if stage == Stage::SecondFactor {
-            html(
-                status,
-                &SecondFactorPage {
-                    csrf: &sess.csrf,
-                    message: Some(msg),
-                    demo_code: code_hint.clone(),
-                },
-            )
-        } else {
-            message(status, "Code incorrect", msg)
-        }
-    };
-    match s.platform.totp_verify(&sess, &form.code, &client).await {
-        Ok(issued) => issued_redirect(&issued),
-        Err(Error::Unauthenticated) => retry(
+    let (status, msg, wait) = match s.platform.totp_verify(&sess, &form.code, &client).await {
+        Ok(issued) => return issued_redirect(&issued),
+        Err(Error::Unauthenticated) => (
             StatusCode::UNAUTHORIZED,
-            "Code incorrect ou déjà utilisé. Attendez le code suivant.",
+            "Code incorrect ou déjà utilisé. Attendez le code suivant.".to_string(),
+            None,
         ),
-        Err(Error::TooManyRequests { retry_after }) => {
-            let mut r = retry(
-                StatusCode::TOO_MANY_REQUESTS,
-                &format!(
-                    "Trop de tentatives. Réessayez dans {} minute(s).",
-                    (retry_after + 59) / 60
-                ),
-            );
-            if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
-                r.headers_mut().insert(header::RETRY_AFTER, v);
-            }
-            r
-        }
-        Err(e) => e.into_response(),
+        Err(Error::TooManyRequests { retry_after }) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "Trop de tentatives. Réessayez dans {} minute(s).",
+                (retry_after + 59) / 60
+            ),
+            Some(retry_after),
+        ),
+        Err(e) => return e.into_response(),
+    };
+    let mut r = if stage == Stage::SecondFactor {
+        second_factor_form(s, &sess, status, Some(&msg)).await
+    } else {
+        message(status, "Code incorrect", &msg)
+    };
+    if let Some(retry_after) = wait
+        && let Ok(v) = HeaderValue::from_str(&retry_after.to_string())
+    {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
     }
+    r
 }
 
 async fn second_factor_submit(State(s): S, parts: Parts, body: Bytes) -> Response {
@@ -501,15 +551,20 @@ async fn enrol_page(State(s): S, parts: Parts) -> Response {
         Err(e) => return e.into_response(),
     };
     match s.platform.totp_begin(&sess).await {
-        Ok(e) => html(
-            StatusCode::OK,
-            &EnrolPage {
+        Ok(e) => {
+            let page = EnrolPage {
                 csrf: &sess.csrf,
                 secret: &e.secret,
                 otpauth_url: &e.otpauth_url,
                 message: None,
-            },
-        ),
+                passkey: passkey_offer(&s),
+            };
+            if page.passkey.is_some() {
+                render_with_csp(StatusCode::OK, &page, PASSKEY_CSP)
+            } else {
+                html(StatusCode::OK, &page)
+            }
+        }
         Err(e) => e.into_response(),
     }
 }
@@ -597,10 +652,21 @@ async fn logout_submit(State(s): S, parts: Parts, body: Bytes) -> Response {
     if !constant_time_eq(form.csrf.as_bytes(), sess.csrf.as_bytes()) {
         return csrf_refused(&s, Some(&sess)).await;
     }
+    // A session opened with the OpenID provider also ends the provider's (read before
+    // ending ours, which forgets the ID token).
+    let provider_logout = match s.platform.oidc_logout_url(&sess.id).await {
+        Ok(u) => u,
+        Err(e) => return e.into_response(),
+    };
     if let Err(e) = s.platform.sign_out(&sess).await {
         return e.into_response();
     }
     let mut r = redirect("/auth/login");
+    if let Some(url) = provider_logout
+        && let Ok(v) = HeaderValue::from_str(&url)
+    {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
     add_cookie(&mut r, clear_cookie(SESSION_COOKIE));
     r
 }

@@ -18,6 +18,7 @@ mod lifecycle;
 mod mail;
 mod oidc;
 mod operations;
+mod passkeys;
 mod proxies;
 mod reports;
 mod routing;

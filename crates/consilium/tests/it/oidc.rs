@@ -127,6 +127,7 @@ impl Provider {
     pub fn ready(&mut self, app_base: &str, accounts: Value) {
         let setup = json!({
             "redirect_uri": format!("{app_base}/auth/oidc/callback"),
+            "post_logout_redirect_uri": format!("{app_base}/auth/login"),
             "accounts": accounts,
         });
         let stdin = self.stdin.as_mut().expect("stdin");
@@ -552,6 +553,66 @@ async fn run_good_path(backend: consilium::db::Backend) {
         2
     );
     assert!(refusals(&app).await.is_empty());
+    // The discovery document and keys were fetched once for all of these (cached for ten
+    // minutes of the platform's clock; the expiry itself is a unit test of `auth::oidc`,
+    // since this provider's tokens live one minute of real time).
+    assert_eq!(app.platform.oidc_discovery_fetches(), 1);
+
+    // Signing out of a provider session ends the provider's too (RP-initiated logout): the
+    // answer sends the browser to its end_session_endpoint with the ID token as a hint,
+    // which the provider accepts (it asks the user to confirm); ours ended at once.
+    let page = n2.get(&format!("{}/auth/sessions", app.base)).await.body;
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("csrf")
+        .to_string();
+    let r = n2
+        .post(&format!("{}/auth/logout", app.base), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let to = r.location.clone().expect("location");
+    let end = reqwest::Url::parse(&to).expect("url");
+    let q: std::collections::HashMap<String, String> = end.query_pairs().into_owned().collect();
+    let provider_origin = end.origin().ascii_serialization();
+    assert!(!to.starts_with(&app.base), "{to}");
+    assert!(
+        q.get("id_token_hint")
+            .is_some_and(|t| t.split('.').count() == 3),
+        "{to}"
+    );
+    assert_eq!(
+        q.get("post_logout_redirect_uri").map(String::as_str),
+        Some(format!("{}/auth/login", app.base).as_str())
+    );
+    let (s, _) = n2.me(&app).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "our session ended");
+    let at_provider = n2.get(&to).await;
+    assert_eq!(
+        at_provider.status,
+        StatusCode::OK,
+        "the provider accepts the logout request: {}",
+        at_provider.body
+    );
+    assert_eq!(
+        scalar(app.db(), "SELECT COUNT(*) FROM sessions WHERE oidc_id_token IS NOT NULL AND ended_at IS NOT NULL AND professional_id = $1", &new_id).await,
+        0,
+        "an ended session keeps no ID token"
+    );
+    // The sign-in page allows its form to go to the provider (browsers check form-action on
+    // the redirect that follows the form).
+    let login = reqwest::get(format!("{}/auth/login", app.base))
+        .await
+        .expect("login page");
+    let csp = login.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        csp.contains(&format!("form-action 'self' {provider_origin}")),
+        "{csp}"
+    );
 
     // A disabled account is refused, whatever the provider says.
     crate::with_pool!(app.db(), |p| sqlx::query(

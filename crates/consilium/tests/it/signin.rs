@@ -766,6 +766,144 @@ both!(totp_enrolment_window_and_replay, |app| {
     assert!(app.audit_count("auth.second_factor", "denied").await >= 5);
 });
 
+/// Roux enrols a TOTP through the pages; returns the secret shown to him.
+async fn enrol_totp(app: &TestApp, key: &str) -> String {
+    let mut b = Browser::new(app);
+    let p = b.sign_in(&rpps(key), &password_for(key)).await;
+    assert_eq!(p.location(), "/auth/enrol");
+    let page = b.get("/auth/enrol").await;
+    let secret = page
+        .body
+        .split("class=\"secret\">")
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap()
+        .to_string();
+    let csrf = page.field("csrf");
+    let code = totp_code(&secret, now(app));
+    let p = b
+        .form("/auth/enrol", &[("code", &code), ("csrf", &csrf)])
+        .await;
+    assert_eq!(p.location(), "/cases", "{}", p.body);
+    secret
+}
+
+/// Signs in with the password and the current code (after moving the clock to a fresh step).
+async fn code_sign_in(app: &TestApp, key: &str, secret: &str) -> StatusCode {
+    app.clock.advance_seconds(30);
+    let mut b = Browser::new(app);
+    let p = b.sign_in(&rpps(key), &password_for(key)).await;
+    assert_eq!(p.location(), "/auth/second-factor");
+    let csrf = b.get("/auth/second-factor").await.field("csrf");
+    let code = totp_code(secret, now(app));
+    b.form("/auth/second-factor", &[("code", &code), ("csrf", &csrf)])
+        .await
+        .status
+}
+
+both!(totp_secrets_are_sealed_at_rest, |app| {
+    app.seed_demo().await;
+    let secret = enrol_totp(app, "roux").await;
+    let clear =
+        |s: &str| format!("SELECT COUNT(*) FROM totp_credentials WHERE secret LIKE '%{s}%'");
+    assert_eq!(
+        app.scalar(&clear(&secret)).await,
+        0,
+        "the secret is not in the database"
+    );
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM totp_credentials WHERE secret LIKE 'kek1:%'")
+            .await,
+        1
+    );
+    assert_eq!(
+        code_sign_in(app, "roux", &secret).await,
+        StatusCode::SEE_OTHER
+    );
+    // A sealed secret copied to another account does not open there (bound to its owner).
+    let fontaine = app.me("csl_demo_fontaine").await;
+    let roux = app.me("csl_demo_roux").await;
+    app.exec(&format!(
+        "INSERT INTO totp_credentials (professional_id, secret, confirmed_at, created_at)
+         SELECT '{fontaine}', secret, confirmed_at, created_at FROM totp_credentials
+         WHERE professional_id = '{roux}'"
+    ))
+    .await
+    .unwrap();
+    app.clock.advance_seconds(30);
+    let mut b = Browser::new(app);
+    b.sign_in(&rpps("fontaine"), &password_for("fontaine"))
+        .await;
+    let csrf = b.get("/auth/second-factor").await.field("csrf");
+    let code = totp_code(&secret, now(app));
+    let p = b
+        .form("/auth/second-factor", &[("code", &code), ("csrf", &csrf)])
+        .await;
+    assert_ne!(
+        p.status,
+        StatusCode::SEE_OTHER,
+        "a moved secret opens nowhere else"
+    );
+    app.exec(&format!(
+        "DELETE FROM totp_credentials WHERE professional_id = '{fontaine}'"
+    ))
+    .await
+    .unwrap();
+
+    // A secret stored in clear by an older version still works, and is sealed by the
+    // next key rotation, with the secrets of the older key.
+    let legacy = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+    app.exec(&format!(
+        "INSERT INTO totp_credentials (professional_id, secret, confirmed_at, created_at)
+         VALUES ('{fontaine}', '{legacy}', 1, 1)"
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        code_sign_in(app, "fontaine", legacy).await,
+        StatusCode::SEE_OTHER
+    );
+    let r = app
+        .platform
+        .rotate_keys(&TestApp::system(), true, true)
+        .await
+        .unwrap();
+    assert_eq!(
+        r.totp_resealed, 2,
+        "the clear one and the one of the old key"
+    );
+    assert_eq!(app.scalar(&clear(legacy)).await, 0);
+    assert_eq!(
+        app.scalar(&format!(
+            "SELECT COUNT(*) FROM totp_credentials WHERE secret LIKE 'kek1:{}:%'",
+            r.current_key
+        ))
+        .await,
+        2
+    );
+    assert!(
+        !r.retired.is_empty(),
+        "the old key is used by nothing any more"
+    );
+    // Both still sign in, with the new key.
+    assert_eq!(
+        code_sign_in(app, "roux", &secret).await,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        code_sign_in(app, "fontaine", legacy).await,
+        StatusCode::SEE_OTHER
+    );
+    let again = app
+        .platform
+        .reseal_totp_secrets(&TestApp::system())
+        .await
+        .unwrap();
+    assert_eq!(again, 0, "nothing left to seal");
+});
+
 both!(personal_access_tokens, |app| {
     app.seed_demo().await;
     let (s, t) = app

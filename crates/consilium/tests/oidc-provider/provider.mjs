@@ -52,6 +52,7 @@ const provider = new Provider(issuer, {
       client_id: CLIENT_ID,
       client_secret: CLIENT_SECRET,
       redirect_uris: [setup.redirect_uri],
+      post_logout_redirect_uris: setup.post_logout_redirect_uri ? [setup.post_logout_redirect_uri] : [],
       grant_types: ['authorization_code'],
       response_types: ['code'],
       token_endpoint_auth_method: 'client_secret_basic',

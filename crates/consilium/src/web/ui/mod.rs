@@ -404,7 +404,7 @@ async fn js() -> Response {
     )
 }
 
-fn static_asset(kind: &'static str, body: &'static str) -> Response {
+pub(crate) fn static_asset(kind: &'static str, body: &'static str) -> Response {
     let mut r = ([(header::CONTENT_TYPE, kind)], body).into_response();
     // Not health data: cacheable for an hour (the security layer keeps `no-store` for the rest).
     r.headers_mut().insert(
