@@ -238,6 +238,20 @@ pub fn relation(
     }
 }
 
+/// Whether the caller sees the patient's identity on a case they may see. A team may hide
+/// it in its pool: while the case waits there (`in_pool`: submitted, nobody assigned), its
+/// team-mates and assigners see a preview; the requester always sees it, and so does the
+/// expert it is assigned to (a claim or an assignment ends the pool wait). Outside the pool,
+/// and in teams that do not hide it, whoever may see the case sees the identity.
+pub fn identity_visible(
+    requester: bool,
+    assigned_expert: bool,
+    in_pool: bool,
+    team_hides_identity_in_pool: bool,
+) -> bool {
+    requester || assigned_expert || !(in_pool && team_hides_identity_in_pool)
+}
+
 /// The transitions the caller may attempt now: role and state both allow them.
 pub fn allowed_actions(rel: &Relation, state: CaseState) -> Vec<&'static str> {
     let mut out: Vec<&'static str> = Vec::new();
@@ -459,6 +473,18 @@ mod tests {
             assigner: true,
         };
         assert!(!all.may(T::Expire));
+    }
+
+    #[test]
+    fn a_pool_that_hides_identities_shows_a_preview_until_claimed() {
+        // Team-mates and assigners of a hiding team see no identity while the case waits.
+        assert!(!identity_visible(false, false, true, true));
+        // The requester always does; the assigned expert too (never in the pool anyway).
+        assert!(identity_visible(true, false, true, true));
+        assert!(identity_visible(false, true, false, true));
+        // Out of the pool (assigned, in progress, answered…), or a team that shows it.
+        assert!(identity_visible(false, false, false, true));
+        assert!(identity_visible(false, false, true, false));
     }
 
     fn any_state() -> impl Strategy<Value = S> {

@@ -353,6 +353,8 @@ pub struct SummaryRow {
     pub assigned_expert_id: Option<String>,
     pub team_id: Option<String>,
     pub team_name: Option<String>,
+    /// The case's team hides patients' identities in its pool.
+    pub team_hides_identity: Option<bool>,
     pub submitted_at: Option<i64>,
     pub deadline_at: Option<i64>,
     pub created_at: i64,
@@ -365,7 +367,7 @@ const SUMMARY_COLUMNS: &str =
         pa.given_names AS patient_given_names, pa.birth_date AS patient_birth_date,
         c.requester_id, rq.first_name AS requester_first, rq.last_name AS requester_last,
         rq.profession AS requester_profession, c.assigned_expert_id, c.team_id, t.name AS team_name,
-        c.submitted_at, c.deadline_at, c.created_at, c.updated_at";
+        t.hide_identity_in_pool AS team_hides_identity, c.submitted_at, c.deadline_at, c.created_at, c.updated_at";
 
 /// The names shown in a list line; `c` is the case.
 const SUMMARY_JOINS: &str = "JOIN patients pa ON pa.id = c.patient_id

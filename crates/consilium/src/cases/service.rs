@@ -14,7 +14,7 @@ use crate::idempotency;
 use crate::kernel::error::Violations;
 use crate::kernel::{Error, Result, Timestamp, new_id};
 use crate::notifications::{self, Kind};
-use crate::patients::model::{Patient, PatientInput};
+use crate::patients::model::{PatientInput, PatientView};
 use crate::patients::repo as patients;
 use crate::platform::{Ctx, Platform};
 use crate::rules;
@@ -201,7 +201,9 @@ pub struct CaseView {
     /// Human-readable number, e.g. `TE-2026-000042`.
     pub number: String,
     pub state: CaseState,
-    pub patient: Patient,
+    /// The patient's identity, or a preview without it for a team-mate or assigner while
+    /// the case waits in the pool of a team that hides identities there.
+    pub patient: PatientView,
     pub requester: PersonRef,
     pub target_expert: Option<PersonRef>,
     pub target_team: Option<TeamRef>,
@@ -242,8 +244,15 @@ pub struct CaseSummary {
     pub specialty: Option<String>,
     pub reason: String,
     pub patient_id: String,
-    pub patient_name: String,
-    pub patient_birth_date: String,
+    /// Absent when the caller may not see the patient's identity (`patient_identity_hidden`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patient_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patient_birth_date: Option<String>,
+    /// The case waits in the pool of a team that hides the patient's identity from its
+    /// members until one claims it.
+    #[serde(default)]
+    pub patient_identity_hidden: bool,
     pub requester_id: String,
     pub requester_name: String,
     pub assigned_expert_id: Option<String>,
@@ -268,11 +277,20 @@ fn ts(v: Option<i64>) -> Option<Timestamp> {
     v.map(Timestamp)
 }
 
-fn summary(r: SummaryRow, now: Timestamp) -> CaseSummary {
+fn summary(r: SummaryRow, me: &str, now: Timestamp) -> CaseSummary {
     let open = CaseState::parse(&r.state).is_some_and(|s| s.is_open());
+    let identified = model::identity_visible(
+        r.requester_id == me,
+        r.assigned_expert_id.as_deref() == Some(me),
+        r.state == "submitted" && r.assigned_expert_id.is_none(),
+        r.team_hides_identity.unwrap_or(false),
+    );
     CaseSummary {
         overdue: open && r.deadline_at.is_some_and(|d| d < now.micros()),
-        patient_name: format!("{} {}", r.patient_family_name, r.patient_given_names),
+        patient_name: identified
+            .then(|| format!("{} {}", r.patient_family_name, r.patient_given_names)),
+        patient_birth_date: identified.then_some(r.patient_birth_date),
+        patient_identity_hidden: !identified,
         requester_name: display_name(
             &r.requester_profession,
             &r.requester_first,
@@ -285,7 +303,6 @@ fn summary(r: SummaryRow, now: Timestamp) -> CaseSummary {
         specialty: r.specialty,
         reason: r.reason,
         patient_id: r.patient_id,
-        patient_birth_date: r.patient_birth_date,
         requester_id: r.requester_id,
         assigned_expert_id: r.assigned_expert_id,
         team_id: r.team_id,
@@ -392,9 +409,17 @@ impl Platform {
     async fn view(&self, tx: &mut Tx, r: &CaseRow, rel: &Relation) -> Result<CaseView> {
         let state = r.state()?;
         let now = self.now();
+        // The team's setting is read now: changing it applies to the pool at once.
+        let identified = model::identity_visible(
+            rel.requester,
+            rel.assigned_expert,
+            state == CaseState::Submitted && r.assigned_expert_id.is_none(),
+            dir::hides_identity_in_pool(tx, r.team_id.as_deref()).await?,
+        );
         let patient = patients::get(tx, &r.patient_id)
             .await?
-            .ok_or(Error::NotFound)?;
+            .ok_or(Error::NotFound)?
+            .view(identified, now);
         let requester = self
             .person(tx, Some(&r.requester_id))
             .await?
@@ -594,9 +619,11 @@ impl Platform {
                 None
             }
             (Some(pid), None) => {
+                // Only a patient whose identity the caller may see: a pool preview must not
+                // become a case of one's own, and with it the identity.
                 let ok = match patients::get(&mut tx, pid).await? {
                     Some(p) if p.created_by == me => true,
-                    Some(_) => patients::has_case_access(&mut tx, pid, &me).await?,
+                    Some(_) => patients::case_access(&mut tx, pid, &me).await? == Some(true),
                     None => false,
                 };
                 if ok {
@@ -1548,7 +1575,7 @@ impl Platform {
             .await?;
             lists.push(
                 rows.into_iter()
-                    .map(|r| summary(r, now))
+                    .map(|r| summary(r, &me, now))
                     .collect::<Vec<CaseSummary>>(),
             );
         }

@@ -353,6 +353,11 @@ pub struct Team {
     pub specialty_label: String,
     pub policy: String,
     pub routing: TeamRouting,
+    /// Team-mates and assigners who see a request waiting in the team's pool get a preview
+    /// without the patient's identity (names, birth date and place, INS); whoever claims it
+    /// or is assigned it sees the identity. Set with the team's policy; default `false`.
+    #[serde(default)]
+    pub hide_identity_in_pool: bool,
     pub members: Vec<TeamMember>,
 }
 

@@ -268,6 +268,7 @@ struct TeamRow {
     assign_strategy: String,
     accept_hours: i64,
     hybrid_hours: i64,
+    hide_identity_in_pool: bool,
 }
 
 #[derive(sqlx::FromRow)]
@@ -306,6 +307,7 @@ async fn team_view(tx: &mut Tx, r: TeamRow) -> Result<Team> {
             accept_hours: r.accept_hours,
             hybrid_hours: r.hybrid_hours,
         },
+        hide_identity_in_pool: r.hide_identity_in_pool,
         members: members
             .into_iter()
             .map(|m| TeamMember {
@@ -320,7 +322,7 @@ async fn team_view(tx: &mut Tx, r: TeamRow) -> Result<Team> {
 pub async fn get_team(tx: &mut Tx, id: &str) -> Result<Option<Team>> {
     let row: Option<TeamRow> = run!(tx, |c| {
         sqlx::query_as::<_, TeamRow>(
-        "SELECT id, organisation_id, name, specialty, policy, assign_strategy, accept_hours, hybrid_hours FROM teams WHERE id = $1"
+        "SELECT id, organisation_id, name, specialty, policy, assign_strategy, accept_hours, hybrid_hours, hide_identity_in_pool FROM teams WHERE id = $1"
     )
     .bind(id)
     .fetch_optional(c)
@@ -335,7 +337,7 @@ pub async fn get_team(tx: &mut Tx, id: &str) -> Result<Option<Team>> {
 pub async fn list_teams(tx: &mut Tx, specialty: Option<&str>) -> Result<Vec<Team>> {
     let rows: Vec<TeamRow> = run!(tx, |c| {
         sqlx::query_as::<_, TeamRow>(
-        "SELECT id, organisation_id, name, specialty, policy, assign_strategy, accept_hours, hybrid_hours FROM teams
+        "SELECT id, organisation_id, name, specialty, policy, assign_strategy, accept_hours, hybrid_hours, hide_identity_in_pool FROM teams
          WHERE ($1 IS NULL OR specialty = $1) ORDER BY name, id"
     )
     .bind(specialty)
@@ -347,6 +349,20 @@ pub async fn list_teams(tx: &mut Tx, specialty: Option<&str>) -> Result<Vec<Team
         out.push(team_view(tx, r).await?);
     }
     Ok(out)
+}
+
+/// Whether the team hides the patient's identity in its pool (`false` for no team).
+pub async fn hides_identity_in_pool(tx: &mut Tx, team_id: Option<&str>) -> Result<bool> {
+    let Some(team_id) = team_id else {
+        return Ok(false);
+    };
+    let r: Option<(bool,)> = run!(tx, |c| sqlx::query_as(
+        "SELECT hide_identity_in_pool FROM teams WHERE id = $1"
+    )
+    .bind(team_id)
+    .fetch_optional(c)
+    .await)?;
+    Ok(r.is_some_and(|(h,)| h))
 }
 
 /// The caller's teams as (team id, is case assigner).

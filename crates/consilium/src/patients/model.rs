@@ -202,6 +202,75 @@ pub struct Patient {
     pub updated_at: Timestamp,
 }
 
+/// What someone who may not see the patient's identity sees of the patient: a team-mate or
+/// assigner looking at a request that waits in the pool of a team that hides identities
+/// there. No names, birth date or place, INS, médecin traitant: sex and age only, which the
+/// clinical question usually needs.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PatientPreview {
+    pub id: String,
+    pub sex: String,
+    /// Age in whole years today (Europe/Paris), when the birth date is readable.
+    pub age_years: Option<i32>,
+    /// Always `true`: the identity is hidden until the request is claimed.
+    pub identity_hidden: bool,
+}
+
+/// The patient as the caller may see them: the full identity, or a preview.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum PatientView {
+    Identified(Patient),
+    Preview(PatientPreview),
+}
+
+impl Patient {
+    /// The preview of this patient (no identity).
+    pub fn preview(&self, now: Timestamp) -> PatientPreview {
+        let fmt = format_description!("[year]-[month]-[day]");
+        let today = crate::billing::model::paris_date(now);
+        let age_years = Date::parse(self.birth_date.trim(), &fmt).ok().map(|b| {
+            let mut age = today.year() - b.year();
+            if (today.month() as u8, today.day()) < (b.month() as u8, b.day()) {
+                age -= 1;
+            }
+            age.max(0)
+        });
+        PatientPreview {
+            id: self.id.clone(),
+            sex: self.sex.clone(),
+            age_years,
+            identity_hidden: true,
+        }
+    }
+
+    /// The full identity when `identified`, else the preview.
+    pub fn view(self, identified: bool, now: Timestamp) -> PatientView {
+        if identified {
+            PatientView::Identified(self)
+        } else {
+            PatientView::Preview(self.preview(now))
+        }
+    }
+}
+
+impl PatientView {
+    pub fn id(&self) -> &str {
+        match self {
+            PatientView::Identified(p) => &p.id,
+            PatientView::Preview(p) => &p.id,
+        }
+    }
+
+    /// The full identity, when the caller may see it.
+    pub fn identified(&self) -> Option<&Patient> {
+        match self {
+            PatientView::Identified(p) => Some(p),
+            PatientView::Preview(_) => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -152,21 +152,40 @@ pub async fn list_by_creator(
     Ok(rows.into_iter().map(Into::into).collect())
 }
 
-/// Whether the professional can see a case of this patient (requester, assigned expert,
-/// or team member of the case's team).
-pub async fn has_case_access(tx: &mut Tx, patient_id: &str, professional_id: &str) -> Result<bool> {
-    let r: Option<(String,)> = run!(tx, |c| {
+/// How the professional sees this patient through the patient's cases: `None` when they
+/// may see none of them (requester, assigned expert, assigner of the case's team but for
+/// drafts, member of the team whose pool holds it); `Some(true)` when one of those cases
+/// shows them the identity; `Some(false)` when they see the patient only in pool previews
+/// of teams that hide it (`cases::model::identity_visible`).
+pub async fn case_access(
+    tx: &mut Tx,
+    patient_id: &str,
+    professional_id: &str,
+) -> Result<Option<bool>> {
+    let rows: Vec<(String, Option<String>, String, Option<bool>)> = run!(tx, |c| {
         sqlx::query_as(
-        "SELECT c.id FROM cases c
+        "SELECT c.requester_id, c.assigned_expert_id, c.state, t.hide_identity_in_pool
+         FROM cases c LEFT JOIN teams t ON t.id = c.team_id
          WHERE c.patient_id = $1 AND (c.requester_id = $2 OR c.assigned_expert_id = $2
             OR (c.state <> 'draft' AND c.team_id IN (SELECT team_id FROM team_members WHERE professional_id = $2 AND is_assigner = TRUE))
-            OR (c.state = 'submitted' AND c.assigned_expert_id IS NULL AND c.team_id IN (SELECT team_id FROM team_members WHERE professional_id = $2)))
-         LIMIT 1"
+            OR (c.state = 'submitted' AND c.assigned_expert_id IS NULL AND c.team_id IN (SELECT team_id FROM team_members WHERE professional_id = $2)))"
     )
     .bind(patient_id)
     .bind(professional_id)
-    .fetch_optional(c)
+    .fetch_all(c)
     .await
     })?;
-    Ok(r.is_some())
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(rows.iter().any(
+        |(requester, assigned, state, hides)| {
+            crate::cases::model::identity_visible(
+                requester == professional_id,
+                assigned.as_deref() == Some(professional_id),
+                state == "submitted" && assigned.is_none(),
+                hides.unwrap_or(false),
+            )
+        },
+    )))
 }

@@ -1,7 +1,8 @@
 //! Patient use cases. A patient is visible to the professional who recorded them and to
-//! anyone who may see one of their cases; everyone else gets "not found" (audited).
+//! anyone who may see one of their cases; everyone else gets "not found" (audited). Someone
+//! who sees them only in the pool of a team that hides identities there gets a preview.
 
-use super::model::{Patient, PatientInput};
+use super::model::{Patient, PatientInput, PatientView};
 use super::repo;
 use crate::audit::{self, NewEntry};
 use crate::directory::repo as dir;
@@ -89,26 +90,30 @@ impl Platform {
         Ok(p)
     }
 
-    pub async fn get_patient(&self, ctx: &Ctx, id: &str) -> Result<Patient> {
+    /// A patient: the full identity for whoever recorded them or may see it on one of their
+    /// cases; a preview (no identity) for someone who sees them only in the pool of a team
+    /// that hides identities there; "not found" for everyone else.
+    pub async fn get_patient(&self, ctx: &Ctx, id: &str) -> Result<PatientView> {
         let me = ctx.actor.id().ok_or(Error::Unauthenticated)?.to_string();
         let mut tx = self.db.begin().await?;
         let p = repo::get(&mut tx, id).await?;
-        let visible = match &p {
-            Some(p) if p.created_by == me => true,
-            Some(_) => repo::has_case_access(&mut tx, id, &me).await?,
-            None => false,
+        let access = match &p {
+            Some(p) if p.created_by == me => Some(true),
+            Some(_) => repo::case_access(&mut tx, id, &me).await?,
+            None => None,
         };
-        match p {
-            Some(p) if visible => {
+        match (p, access) {
+            (Some(p), Some(identified)) => {
                 audit::append(
                     &mut tx,
                     self.now(),
                     &ctx.actor,
-                    &[NewEntry::success("patient.read", "patient", id)],
+                    &[NewEntry::success("patient.read", "patient", id)
+                        .with(serde_json::json!({ "identity": identified }))],
                 )
                 .await?;
                 tx.commit().await?;
-                Ok(p)
+                Ok(p.view(identified, self.now()))
             }
             _ => {
                 self.deny(

@@ -43,6 +43,11 @@ pub struct TeamPolicyInput {
     pub policy: crate::directory::model::TeamPolicy,
     #[serde(default)]
     pub routing: crate::directory::model::TeamRouting,
+    /// Hide the patient's identity from team-mates and assigners while a request waits in
+    /// the pool (they see a preview: sex, age, the clinical request); whoever claims it or is
+    /// assigned it sees the identity. Absent: unchanged.
+    #[serde(default)]
+    pub hide_identity_in_pool: Option<bool>,
 }
 
 /// A team's new member list (replaces the old one).
@@ -1152,14 +1157,17 @@ impl Platform {
     }
 
     /// An administrator of the team's organisation changes how the team shares its
-    /// requests (policy, ordering, hours to accept, hours in a hybrid pool). Cases already
-    /// waiting keep the timers they were given; new submissions follow the new policy.
+    /// requests (policy, ordering, hours to accept, hours in a hybrid pool, whether the pool
+    /// shows the patient's identity; `None` leaves that as it is). Cases already waiting keep
+    /// the timers they were given; new submissions follow the new policy. The identity
+    /// setting applies at once, to every request in the pool (it is read at each request).
     pub async fn set_team_policy(
         &self,
         ctx: &Ctx,
         team_id: &str,
         policy: crate::directory::model::TeamPolicy,
         routing: crate::directory::model::TeamRouting,
+        hide_identity_in_pool: Option<bool>,
     ) -> Result<()> {
         // Who may, first: a stranger learns nothing from the validation.
         let (mut tx, _) = self.team_admin(ctx, team_id, "team.policy").await?;
@@ -1179,7 +1187,8 @@ impl Platform {
         let strategy = routing.assign_strategy.as_str();
         run!(&mut tx, |c| {
             sqlx::query(
-            "UPDATE teams SET policy = $1, assign_strategy = $2, accept_hours = $3, hybrid_hours = $4
+            "UPDATE teams SET policy = $1, assign_strategy = $2, accept_hours = $3, hybrid_hours = $4,
+                    hide_identity_in_pool = COALESCE($6, hide_identity_in_pool)
              WHERE id = $5"
         )
         .bind(policy.as_str())
@@ -1187,6 +1196,7 @@ impl Platform {
         .bind(routing.accept_hours)
         .bind(routing.hybrid_hours)
         .bind(team_id)
+        .bind(hide_identity_in_pool)
         .execute(c)
         .await
         .map(|_| ())
@@ -1201,6 +1211,7 @@ impl Platform {
                     "assign_strategy": strategy,
                     "accept_hours": routing.accept_hours,
                     "hybrid_hours": routing.hybrid_hours,
+                    "hide_identity_in_pool": hide_identity_in_pool,
                 })),
             ],
         )

@@ -19,7 +19,7 @@ use crate::cases::service::{
 use crate::codes::{self, Profession, Specialty};
 use crate::directory::model::{AddMember, Organisation, Professional, Team, TeamInput};
 use crate::kernel::{Error, Result, Timestamp};
-use crate::patients::model::{Patient, PatientInput};
+use crate::patients::model::{Patient, PatientInput, PatientView};
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
@@ -486,14 +486,17 @@ pub async fn list_patients(
     })))
 }
 
+/// A patient: the identity for whoever recorded them or may see it on one of their cases;
+/// a preview without it (`identity_hidden`) for someone who sees them only in the pool of a
+/// team that hides identities there.
 #[utoipa::path(get, path = "/api/v1/patients/{id}", tag = "patients", security(("bearer" = [])),
     params(("id" = String, Path, description = "object id")),
-    responses((status = 200, body = Patient), (status = 404, body = Problem)))]
+    responses((status = 200, body = PatientView), (status = 404, body = Problem)))]
 pub async fn get_patient(
     State(s): S,
     Auth(ctx): Auth,
     Path(id): Path<String>,
-) -> ApiResult<Patient> {
+) -> ApiResult<PatientView> {
     Ok(Json(s.platform.get_patient(&ctx, &id).await?))
 }
 

@@ -130,7 +130,8 @@ pub async fn put_team_members(
 
 /// Change how a team shares its requests (an administrator of its organisation): policy
 /// (`self_service`, `moderated`, `auto_assign`, `hybrid`), ordering, hours to accept, hours
-/// in a hybrid pool. Cases already waiting keep their timers.
+/// in a hybrid pool, and whether team-mates see the patient's identity in the pool
+/// (`hide_identity_in_pool`; absent: unchanged). Cases already waiting keep their timers.
 #[utoipa::path(put, path = "/api/v1/directory/teams/{id}/policy", tag = "routing", security(("bearer" = [])),
     params(("id" = String, Path, description = "object id")),
     request_body = TeamPolicyInput,
@@ -143,7 +144,13 @@ pub async fn put_team_policy(
     call.require_body()?;
     let body = call.body;
     s.platform
-        .set_team_policy(&call.ctx, &id, body.policy, body.routing)
+        .set_team_policy(
+            &call.ctx,
+            &id,
+            body.policy,
+            body.routing,
+            body.hide_identity_in_pool,
+        )
         .await?;
     Ok(Json(s.platform.get_team(&id).await?))
 }

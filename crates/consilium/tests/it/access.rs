@@ -4,8 +4,13 @@
 //!
 //! Every cell checks the status, the audit trail (one "denied" entry for each denial by an
 //! authenticated caller and for each presented but refused token; one success entry for each
-//! answered request; nothing for a 409 or a 422) and, for every refused request, that
-//! nothing changed in the database. The expectations are data, in `access_matrix.txt`;
+//! answered request; nothing for a 409 or a 422), for every refused request, that nothing
+//! changed in the database, and, for every answered one, what the answer carries: never a
+//! secret of the platform (password or token hashes, session and CSRF tokens, TOTP and
+//! webhook secrets, wrapped keys: by field name, and by value against what the database
+//! holds at that moment), and, for the columns a row names in `hide=`, none of the patient's
+//! identity (by field name in the part of the answer about the row's object, and by value
+//! anywhere in the answer), while the columns in `show=` must see it. The expectations are data, in `access_matrix.txt`;
 //! `every_operation_has_a_row` fails when the router or the OpenAPI document has an
 //! operation that file does not cover.
 //!
@@ -88,6 +93,26 @@ const COLUMNS: [Who; 13] = [
 const OTHER_ORG: &str = "csl_test_dupuis";
 
 impl Who {
+    /// A column by its name in `access_matrix.txt`'s header (for `hide=` and `show=`).
+    fn column(name: &str) -> Option<Who> {
+        Some(match name {
+            "anonymous" => Who::Anonymous,
+            "bad_token" => Who::BadToken,
+            "disabled" => Who::Disabled,
+            "expired_session" => Who::ExpiredSession,
+            "owner" => Who::Owner,
+            "other_requester" => Who::OtherRequester,
+            "other_org_requester" => Who::OtherOrgRequester,
+            "org_admin" => Who::OrgAdmin,
+            "expert" => Who::Expert,
+            "team_mate" => Who::TeamMate,
+            "assigner" => Who::Assigner,
+            "other_assigner" => Who::OtherAssigner,
+            "other_expert" => Who::OtherExpert,
+            _ => return None,
+        })
+    }
+
     fn token(self) -> Option<&'static str> {
         match self {
             Who::Anonymous | Who::ExpiredSession => None,
@@ -199,6 +224,11 @@ enum State {
     Closed,
     /// Sent to Bernard by name (no team): assigned to him.
     Named,
+    /// Submitted to the second dermatology team (same members: Lefebvre assigns, Roux and
+    /// Fontaine), which hides the patient's identity in its pool: waiting there.
+    PoolHidden,
+    /// The same, then assigned to Roux by Lefebvre: out of the pool.
+    HiddenAssigned,
     /// No such case or patient (random identifiers).
     Unknown,
     /// Rows on other objects: no object (`None`); the requester's MSP (`Org`); a new member
@@ -237,6 +267,8 @@ impl State {
             "Signed" => Signed,
             "Closed" => Closed,
             "Named" => Named,
+            "PoolHidden" => PoolHidden,
+            "HiddenAssigned" => HiddenAssigned,
             "Unknown" => Unknown,
             "None" => None,
             "Org" => Org,
@@ -258,6 +290,9 @@ impl State {
 struct World {
     msp: String,
     team: String,
+    /// A second dermatology team of the CHU, with the same members, that hides the
+    /// patient's identity in its pool.
+    hidden_team: String,
     roux: String,
     fontaine: String,
     bernard: String,
@@ -272,6 +307,9 @@ struct Target {
     other: Option<String>,
     /// An image attached while the case was a draft (a random id where there is none).
     attachment: String,
+    /// The patient's identity as recorded (family, used and given names, birth date, INS),
+    /// unique to this target, for the `hide=` and `show=` checks; empty for the usual patient.
+    identity: Vec<String>,
 }
 
 struct Row {
@@ -295,6 +333,10 @@ struct Row {
     ok_action: Option<String>,
     /// `multipart`: the request is an upload of one small image (the JSON body is ignored).
     multipart: bool,
+    /// `hide=COL,…`: these columns' successful answers carry none of the patient's identity.
+    hide: Vec<Who>,
+    /// `show=COL,…`: these columns' successful answers carry the patient's identity.
+    show: Vec<Who>,
     expect: [E; 13],
 }
 
@@ -327,6 +369,18 @@ impl Row {
 
 const PATIENTS: &str = "/api/v1/patients";
 const PATIENT: &str = "/api/v1/patients/{id}";
+
+/// The columns named by a `hide=` or `show=` flag.
+fn columns_flag(flags: &[&str], prefix: &str, line: usize) -> Vec<Who> {
+    flags
+        .iter()
+        .filter_map(|f| f.strip_prefix(prefix))
+        .flat_map(|f| f.split(','))
+        .map(|c| {
+            Who::column(c).unwrap_or_else(|| panic!("access_matrix.txt line {line}: no column {c}"))
+        })
+        .collect()
+}
 
 /// The matrix, read from `access_matrix.txt` (see its header for the format).
 fn table() -> Vec<Row> {
@@ -384,11 +438,22 @@ fn table() -> Vec<Row> {
                 .find_map(|f| f.strip_prefix("ok="))
                 .map(str::to_string),
             multipart: flags.contains(&"multipart"),
+            hide: columns_flag(flags, "hide=", line),
+            show: columns_flag(flags, "show=", line),
             path,
             query,
             body,
             expect,
         });
+    }
+    for r in &rows {
+        if r.state == State::PoolHidden {
+            assert!(
+                !r.hide.is_empty() || !r.show.is_empty(),
+                "access_matrix.txt line {}: a PoolHidden row says who may not see the identity (hide=) or who now may (show=)",
+                r.line
+            );
+        }
     }
     rows
 }
@@ -486,14 +551,82 @@ async fn world(app: &TestApp) -> World {
         .find(|o| o.name.contains("Tilleuls"))
         .expect("the MSP")
         .id;
+    // The second dermatology team, which hides identities in its pool (set by the CHU's
+    // administrator through the API, as a user would).
+    let hidden_team = app
+        .platform
+        .create_team(
+            &TestApp::system(),
+            NewTeam {
+                organisation_id: app.platform.get_team(&team).await.unwrap().organisation_id,
+                name: "Dermatologie, avis anonymisés".into(),
+                specialty: "SM15".into(),
+                policy: TeamPolicy::SelfService,
+                routing: Default::default(),
+                members: [
+                    (Who::Assigner, true),
+                    (Who::Expert, false),
+                    (Who::TeamMate, false),
+                ]
+                .into_iter()
+                .map(|(w, a)| NewTeamMember {
+                    professional_id: ids[&w].clone(),
+                    is_assigner: a,
+                })
+                .collect(),
+            },
+        )
+        .await
+        .unwrap()
+        .id;
+    let (s, v) = app
+        .put(
+            LEFEBVRE,
+            &format!("/api/v1/directory/teams/{hidden_team}/policy"),
+            json!({"policy": "self_service", "hide_identity_in_pool": true}),
+        )
+        .await;
+    assert!(
+        s.is_success() && v["hide_identity_in_pool"] == true,
+        "{s} {v}"
+    );
     World {
         msp,
         team,
+        hidden_team,
         roux: ids[&Who::Expert].clone(),
         fontaine: ids[&Who::TeamMate].clone(),
         bernard: ids[&Who::OtherAssigner].clone(),
         ids,
     }
+}
+
+/// A synthetic patient found nowhere else: names and INS made from a counter (letters of
+/// a fixed length, so that no value is part of another), a birth date of their own.
+fn unique_patient() -> Value {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let code: String = (0..4)
+        .map(|i| char::from(b'a' + ((n / 26u32.pow(i)) % 26) as u8))
+        .collect();
+    let birth = time::Date::from_calendar_date(1941, time::Month::March, 1).unwrap()
+        + time::Duration::days(i64::from(n) * 3);
+    let body = format!(
+        "2{:02}{:02}99{:06}",
+        birth.year() % 100,
+        u8::from(birth.month()),
+        400_000 + n
+    );
+    let key = consilium::identifiers::Ins::key_for(&body).unwrap();
+    json!({
+        "birth_family_name": format!("Cachelin{code}"),
+        "used_family_name": format!("Vasseur{code}"),
+        "given_names": format!("Ondine{code}"),
+        "birth_date": birth.to_string(),
+        "sex": "F",
+        "ins": format!("{body}{key}"),
+        "identity_status": "qualified"
+    })
 }
 
 /// A new synthetic RPPS for each use (members created by the matrix).
@@ -674,6 +807,7 @@ async fn prepare(app: &TestApp, w: &World, state: State) -> Target {
             patient: consilium::kernel::new_id(),
             other: None,
             attachment: consilium::kernel::new_id(),
+            identity: Vec::new(),
         };
     }
     if let Some(other) = prepare_other(app, w, state).await {
@@ -682,10 +816,28 @@ async fn prepare(app: &TestApp, w: &World, state: State) -> Target {
             patient: consilium::kernel::new_id(),
             other: Some(other),
             attachment: consilium::kernel::new_id(),
+            identity: Vec::new(),
         };
     }
+    let hidden = matches!(state, State::PoolHidden | State::HiddenAssigned);
+    let mut identity = Vec::new();
     let c = if state == State::Named {
         app.submitted_case(PETIT, json!({"expert_id": w.bernard}))
+            .await
+    } else if hidden {
+        // A patient of their own: names, birth date and INS found nowhere else.
+        let patient = unique_patient();
+        identity = ["birth_family_name", "used_family_name", "given_names"]
+            .iter()
+            .map(|k| patient[k].as_str().unwrap().to_string())
+            .collect();
+        identity.push(
+            consilium::identifiers::Ins::parse(patient["ins"].as_str().unwrap())
+                .unwrap()
+                .as_str()
+                .to_string(),
+        );
+        app.draft(PETIT, json!({"team_id": w.hidden_team, "patient": patient}))
             .await
     } else {
         app.draft(PETIT, json!({"team_id": w.team})).await
@@ -710,6 +862,7 @@ async fn prepare(app: &TestApp, w: &World, state: State) -> Target {
         patient: c["patient"]["id"].as_str().unwrap().to_string(),
         other: None,
         attachment,
+        identity,
     };
     let id = target.case.clone();
     let step = |token: &'static str, op: &'static str, body: Value| {
@@ -724,11 +877,11 @@ async fn prepare(app: &TestApp, w: &World, state: State) -> Target {
         return target;
     }
     step(PETIT, "submit", json!({})).await;
-    if state == State::Pool {
+    if matches!(state, State::Pool | State::PoolHidden) {
         return target;
     }
     step(LEFEBVRE, "assign", json!({"expert_id": w.roux})).await;
-    if state == State::Assigned {
+    if matches!(state, State::Assigned | State::HiddenAssigned) {
         return target;
     }
     step(ROUX, "accept", json!({})).await;
@@ -794,6 +947,200 @@ async fn snapshot(app: &TestApp, t: &Target) -> Snapshot {
     Snapshot { case, totals }
 }
 
+/// Fields that name the patient: never in what a `hide=` column gets about the row's object.
+const IDENTITY_FIELDS: [&str; 14] = [
+    "birth_family_name",
+    "used_family_name",
+    "given_names",
+    "birth_date",
+    "birth_place_code",
+    "ins",
+    "ins_kind",
+    "medecin_traitant_id",
+    "medecin_traitant_name",
+    "patient_name",
+    "patient_birth_date",
+    "patient_family_name",
+    "patient_given_names",
+    "patient_ins",
+];
+
+/// Fields that would carry a secret of the platform: in no answer, to anyone. (`secret` and
+/// `token` are allowed once: in the answer that creates a webhook or a personal token.)
+const SECRET_FIELDS: [&str; 16] = [
+    "password",
+    "password_hash",
+    "token_hash",
+    "totp_secret",
+    "csrf",
+    "csrf_token",
+    "session_token",
+    "pkce_verifier",
+    "nonce",
+    "wrapped",
+    "wrapped_key",
+    "blob_key",
+    "thumb_blob_key",
+    "original_blob_key",
+    "lease_token",
+    "secret",
+];
+
+/// Every secret the database holds now (hashes of passwords and tokens, session and CSRF
+/// tokens, TOTP and webhook secrets, wrapped keys, OIDC nonces and verifiers), and the
+/// bearer tokens the test uses: an answer may carry none of them.
+async fn secrets(app: &TestApp) -> std::collections::HashSet<String> {
+    let sql = "SELECT hash FROM password_credentials
+        UNION ALL SELECT token_hash FROM sessions
+        UNION ALL SELECT csrf_token FROM sessions
+        UNION ALL SELECT secret FROM totp_credentials
+        UNION ALL SELECT token_hash FROM api_tokens
+        UNION ALL SELECT token_hash FROM one_time_links
+        UNION ALL SELECT secret FROM webhooks
+        UNION ALL SELECT wrapped FROM case_keys WHERE wrapped IS NOT NULL
+        UNION ALL SELECT wrapped_key FROM attachments
+        UNION ALL SELECT nonce FROM oidc_flows
+        UNION ALL SELECT pkce_verifier FROM oidc_flows";
+    let mut out: std::collections::HashSet<String> =
+        crate::with_pool!(app.db(), |p| sqlx::query_scalar::<_, String>(sql)
+            .fetch_all(p)
+            .await)
+        .unwrap()
+        .into_iter()
+        .collect();
+    out.extend(
+        [
+            MARTIN, PETIT, MOREAU, LEFEBVRE, ROUX, FONTAINE, BERNARD, GARNIER, OTHER_ORG,
+        ]
+        .map(str::to_string),
+    );
+    out
+}
+
+/// Every string of an answer, whole and cut into words, and every field name.
+fn strings_and_keys(v: &Value, words: &mut Vec<String>, keys: &mut Vec<String>) {
+    match v {
+        Value::String(s) => {
+            words.push(s.clone());
+            words.extend(
+                s.split(|c: char| c.is_whitespace() || "\"'<>(),;".contains(c))
+                    .filter(|w| !w.is_empty())
+                    .map(str::to_string),
+            );
+        }
+        Value::Array(a) => a.iter().for_each(|x| strings_and_keys(x, words, keys)),
+        Value::Object(o) => {
+            for (k, x) in o {
+                keys.push(k.clone());
+                strings_and_keys(x, words, keys);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Field names present (and not null) anywhere in `v`.
+fn present_fields<'a>(v: &Value, names: &[&'a str], out: &mut BTreeSet<&'a str>) {
+    match v {
+        Value::Array(a) => a.iter().for_each(|x| present_fields(x, names, out)),
+        Value::Object(o) => {
+            for (k, x) in o {
+                if let Some(n) = names.iter().find(|n| **n == k.as_str())
+                    && !x.is_null()
+                {
+                    out.insert(n);
+                }
+                present_fields(x, names, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// What a successful answer carries: no secret to anyone; for `hide=` columns none of the
+/// patient's identity; for `show=` columns the identity.
+fn check_answer(
+    row: &Row,
+    who: Who,
+    t: &Target,
+    answer: &Value,
+    secrets: &std::collections::HashSet<String>,
+    label: &str,
+) -> Vec<String> {
+    let mut errs = Vec::new();
+    let (mut words, mut keys) = (Vec::new(), Vec::new());
+    strings_and_keys(answer, &mut words, &mut keys);
+    let leaked: BTreeSet<&String> = words.iter().filter(|w| secrets.contains(*w)).collect();
+    if !leaked.is_empty() {
+        errs.push(format!("{label}: the answer carries a secret: {leaked:?}"));
+    }
+    let creates_secret = (
+        row.method == "POST" && row.path.ends_with("/webhooks"),
+        row.method == "POST" && row.path == "/api/v1/me/tokens",
+    );
+    let bad_keys: BTreeSet<&String> = keys
+        .iter()
+        .filter(|k| SECRET_FIELDS.contains(&k.as_str()))
+        .filter(|k| !(k.as_str() == "secret" && creates_secret.0))
+        .collect();
+    let bad_token = keys.iter().any(|k| k == "token") && !creates_secret.1;
+    if !bad_keys.is_empty() || bad_token {
+        errs.push(format!(
+            "{label}: the answer has secret fields {bad_keys:?}{}",
+            if bad_token { " token" } else { "" }
+        ));
+    }
+    if !row.hide.contains(&who) && !row.show.contains(&who) {
+        return errs;
+    }
+    // The part of the answer about the row's object: its line in a list, else all of it.
+    let object = match answer.get("items").and_then(Value::as_array) {
+        Some(items) => {
+            let id = if row.path == PATIENTS {
+                &t.patient
+            } else {
+                &t.case
+            };
+            match items.iter().find(|i| i["id"] == id.as_str()) {
+                Some(item) => item,
+                None => return errs,
+            }
+        }
+        None => answer,
+    };
+    let text = answer.to_string().to_lowercase();
+    if row.hide.contains(&who) {
+        let mut fields = BTreeSet::new();
+        present_fields(object, &IDENTITY_FIELDS, &mut fields);
+        if !fields.is_empty() {
+            errs.push(format!(
+                "{label}: may not see the patient's identity, yet the answer has {fields:?}: {object}"
+            ));
+        }
+        for v in &t.identity {
+            if text.contains(&v.to_lowercase()) {
+                errs.push(format!(
+                    "{label}: may not see the patient's identity, yet the answer holds '{v}'"
+                ));
+            }
+        }
+    }
+    if row.show.contains(&who) {
+        // Lists name the patient by their used name (else the birth name) and given names.
+        let part = object.to_string().to_lowercase();
+        let seen = t.identity.len() == 4
+            && t.identity[1..3]
+                .iter()
+                .all(|x| part.contains(&x.to_lowercase()));
+        if !seen {
+            errs.push(format!(
+                "{label}: should see the patient's identity, not in the answer: {object}"
+            ));
+        }
+    }
+    errs
+}
+
 /// Runs one cell; returns what went wrong (nothing when the cell holds).
 async fn cell(app: &TestApp, w: &World, row: &Row, who: Who, exp: E, t: &Target) -> Vec<String> {
     let object = match &t.other {
@@ -848,6 +1195,14 @@ async fn cell(app: &TestApp, w: &World, row: &Row, who: Who, exp: E, t: &Target)
     };
     let (head, _) = app.audit_head().await;
     let before = snapshot(app, t).await;
+    let mut secrets_before = if exp.is_success() {
+        secrets(app).await
+    } else {
+        Default::default()
+    };
+    if let Some(s) = &expired {
+        secrets_before.insert(s.token.clone());
+    }
     let body = row.body(w, t);
     let (status, answer) = match &expired {
         None if row.multipart => {
@@ -886,6 +1241,9 @@ async fn cell(app: &TestApp, w: &World, row: &Row, who: Who, exp: E, t: &Target)
             exp.status()
         ));
         return errs;
+    }
+    if exp.is_success() {
+        errs.extend(check_answer(row, who, t, &answer, &secrets_before, &label));
     }
     if matches!(exp, E::Listed | E::Unlisted) {
         let listed_id = if row.path == PATIENTS {

@@ -829,3 +829,92 @@ both!(my_requests_count_unread_messages, |app| {
     let mut other = signed_in(app, "moreau").await;
     assert!(!other.get("/cases?view=requested").await.body.contains(id));
 });
+
+// A team that hides the patient's identity in its pool (set on its settings page): its
+// members see a waiting request without the patient's names or birth date, on the list and
+// on the case page; the requester sees them; claiming the request shows them.
+both!(
+    a_pool_that_hides_identities_shows_a_preview_on_pages,
+    |app| {
+        app.seed_demo().await;
+        let team = app.team_id("csl_demo_lefebvre").await;
+        let mut admin = signed_in_2fa(app, "lefebvre").await;
+        let path = format!("/teams/{team}/settings");
+        let page = admin.get(&path).await;
+        assert!(
+            page.body
+                .contains("name=\"hide_identity_in_pool\" value=\"on\">"),
+            "unchecked by default: {}",
+            page.body
+        );
+        let csrf = page.field("csrf");
+        let p = admin
+            .form(
+                &format!("{path}/policy"),
+                &[
+                    ("csrf", csrf.as_str()),
+                    ("policy", "self_service"),
+                    ("assign_strategy", "round_robin"),
+                    ("accept_hours", "24"),
+                    ("hybrid_hours", "24"),
+                    ("hide_identity_in_pool", "on"),
+                ],
+            )
+            .await;
+        assert_eq!(
+            p.location(),
+            format!("{path}?done=policy_saved"),
+            "{}",
+            p.body
+        );
+        let (_, t) = app
+            .get(
+                "csl_demo_lefebvre",
+                &format!("/api/v1/directory/teams/{team}"),
+            )
+            .await;
+        assert_eq!(t["hide_identity_in_pool"], true, "{t}");
+        assert!(
+            admin
+                .get(&path)
+                .await
+                .body
+                .contains("name=\"hide_identity_in_pool\" value=\"on\" checked>")
+        );
+
+        let case = app
+            .submitted_case(
+                PETIT,
+                serde_json::json!({"team_id": team, "patient": {
+                    "birth_family_name": "Cachelin", "used_family_name": "Vasseur",
+                    "given_names": "Ondine", "birth_date": "1961-02-03", "sex": "F"
+                }}),
+            )
+            .await;
+        let id = case["id"].as_str().unwrap();
+        let identity = ["CACHELIN", "VASSEUR", "Ondine", "03/02/1961", "1961-02-03"];
+        let mut mate = signed_in_2fa(app, "fontaine").await;
+        for page in [
+            mate.get("/cases").await,
+            mate.get(&format!("/cases/{id}")).await,
+        ] {
+            assert_eq!(page.status, StatusCode::OK);
+            for x in identity {
+                assert!(!page.body.contains(x), "{x} shown to a team-mate");
+            }
+            assert!(page.body.contains("Identité masquée"), "{}", page.body);
+        }
+        let mut requester = signed_in(app, "petit").await;
+        let mine = requester.get(&format!("/cases/{id}")).await;
+        assert!(mine.body.contains("CACHELIN") && !mine.body.contains("Identité masquée"));
+        // Claimed: the identity is shown to the one who took it.
+        app.ok(
+            "csl_demo_fontaine",
+            &format!("/api/v1/cases/{id}/accept"),
+            serde_json::json!({}),
+        )
+        .await;
+        let page = mate.get(&format!("/cases/{id}")).await;
+        assert!(page.body.contains("CACHELIN") && page.body.contains("Ondine"));
+    }
+);

@@ -11,6 +11,7 @@ use crate::cases::service::{
     ForwardInput, ListQuery, TextInput,
 };
 use crate::kernel::Error;
+use crate::patients::model::PatientView;
 use askama::Template;
 use axum::Json;
 use axum::body::Bytes;
@@ -90,7 +91,10 @@ fn line(v: &Viewer, c: &CaseSummary, inbox: bool) -> CaseLine {
         state_label: state_label(v.lang, &c.state),
         state: c.state.clone(),
         urgent: c.urgency == "urgent",
-        patient: c.patient_name.clone(),
+        patient: c
+            .patient_name
+            .clone()
+            .unwrap_or_else(|| v.t("identity_hidden").to_string()),
         reason: c.reason.clone(),
         who,
         deadline: c.deadline_at.map(super::super::pages::paris),
@@ -310,6 +314,9 @@ struct CasePage {
     notice: Option<String>,
     error: Option<String>,
     patient_name: String,
+    /// The patient's identity, when the viewer may see it (else a preview: sex and age).
+    identified: Option<crate::patients::model::Patient>,
+    age: Option<i32>,
     birth_date: String,
     identity_label: &'static str,
     consent_label: String,
@@ -553,7 +560,15 @@ pub(super) async fn case_response(
     } else {
         Vec::new()
     };
-    let patient_name = format!("{} {}", c.patient.birth_family_name, c.patient.given_names);
+    // A team-mate looking at the pool of a team that hides identities sees a preview.
+    let (identified, age, sex) = match &c.patient {
+        PatientView::Identified(p) => (Some(p.clone()), None, p.sex.clone()),
+        PatientView::Preview(p) => (None, p.age_years, p.sex.clone()),
+    };
+    let patient_name = match &identified {
+        Some(p) => format!("{} {}", p.birth_family_name, p.given_names),
+        None => v.t("identity_hidden").to_string(),
+    };
     let consent_label = match c.consent.status.as_str() {
         "given" => format!(
             "{}{}",
@@ -575,12 +590,20 @@ pub(super) async fn case_response(
         b: v.base(c.number.clone(), format!("/cases/{}", c.id), u),
         notice,
         error,
-        birth_date: french_date(&c.patient.birth_date),
-        identity_label: v.t(if c.patient.identity_status == "qualified" {
-            "identity_qualified"
-        } else {
-            "identity_provisional"
-        }),
+        birth_date: identified
+            .as_ref()
+            .map(|p| french_date(&p.birth_date))
+            .unwrap_or_default(),
+        identity_label: v.t(
+            if identified
+                .as_ref()
+                .is_some_and(|p| p.identity_status == "qualified")
+            {
+                "identity_qualified"
+            } else {
+                "identity_provisional"
+            },
+        ),
         consent_label,
         state_label: state_label(v.lang, &state_str),
         state: state_str,
@@ -614,7 +637,7 @@ pub(super) async fn case_response(
                 })
             })
             .unwrap_or(""),
-        sex_label: v.t(match c.patient.sex.as_str() {
+        sex_label: v.t(match sex.as_str() {
             "F" => "sex_f",
             "M" => "sex_m",
             _ => "sex_u",
@@ -643,6 +666,8 @@ pub(super) async fn case_response(
             .collect(),
         templates,
         patient_name,
+        identified,
+        age,
         c,
     };
     render(status, &page)
@@ -1079,7 +1104,8 @@ pub async fn billing_page(axum::extract::State(s): S, parts: Parts) -> Response 
     let mut names: HashMap<String, String> = HashMap::new();
     for r in &c.counters {
         if !names.contains_key(&r.patient_id)
-            && let Ok(pt) = s.platform.get_patient(&v.ctx, &r.patient_id).await
+            && let Ok(PatientView::Identified(pt)) =
+                s.platform.get_patient(&v.ctx, &r.patient_id).await
         {
             names.insert(
                 r.patient_id.clone(),

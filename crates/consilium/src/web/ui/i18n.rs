@@ -230,6 +230,7 @@ pub static WORDS: &[(&str, &str, &str)] = &[
     ),
     ("add_member", "Ajouter un membre", "Add a member"),
     ("add_slot", "Ajouter le créneau", "Add the slot"),
+    ("age", "Âge", "Age"),
     (
         "all_team_cases",
         "toutes les demandes de l'équipe, à attribuer",
@@ -649,9 +650,24 @@ pub static WORDS: &[(&str, &str, &str)] = &[
         "Go to the actions ↓",
     ),
     (
+        "hide_identity_in_pool",
+        "Masquer l'identité du patient dans le pool",
+        "Hide the patient's identity in the pool",
+    ),
+    (
+        "hide_identity_in_pool_hint",
+        "Les membres de l'équipe voient une demande en attente sans le nom, la date et le lieu de naissance ni l'INS du patient ; celui qui la prend en charge, ou à qui elle est attribuée, voit l'identité.",
+        "Team members see a waiting request without the patient's names, birth date and place or INS; whoever claims it, or is assigned it, sees the identity.",
+    ),
+    (
         "hybrid_hours",
         "Heures dans le pool avant attribution (hybride, 1 à 168)",
         "Hours in the pool before assignment (hybrid, 1 to 168)",
+    ),
+    (
+        "identity_hidden",
+        "Identité masquée jusqu'à la prise en charge",
+        "Identity hidden until the request is claimed",
     ),
     (
         "identity_provisional",
@@ -1152,6 +1168,7 @@ pub static WORDS: &[(&str, &str, &str)] = &[
     ("when", "Quand", "When"),
     ("who", "Qui", "Who"),
     ("write_message", "Écrire un message", "Write a message"),
+    ("years_old", "ans", "years old"),
     (
         "your_question",
         "Votre question au demandeur",

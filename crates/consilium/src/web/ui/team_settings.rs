@@ -30,6 +30,7 @@ struct TeamSettingsPage {
     strategy: String,
     accept_hours: i64,
     hybrid_hours: i64,
+    hide_identity_in_pool: bool,
     policies: Vec<(&'static str, &'static str)>,
     notice: Option<String>,
     error: Option<String>,
@@ -136,6 +137,7 @@ async fn page(
             strategy: team.routing.assign_strategy.as_str().to_string(),
             accept_hours: team.routing.accept_hours,
             hybrid_hours: team.routing.hybrid_hours,
+            hide_identity_in_pool: team.hide_identity_in_pool,
             policies: super::teams::policy_choices(v),
             team: team.name.clone(),
             notice,
@@ -270,7 +272,9 @@ pub async fn post(
                     accept_hours: hours("accept_hours")?,
                     hybrid_hours: hours("hybrid_hours")?,
                 };
-                p.set_team_policy(&v.ctx, &team_id, policy, routing)
+                // A checkbox: absent when unchecked.
+                let hide = get("hide_identity_in_pool") == "on";
+                p.set_team_policy(&v.ctx, &team_id, policy, routing, Some(hide))
                     .await
                     .map(|_| "policy_saved")
             }
