@@ -895,7 +895,7 @@ both!(
         let identity = ["CACHELIN", "VASSEUR", "Ondine", "03/02/1961", "1961-02-03"];
         let mut mate = signed_in_2fa(app, "fontaine").await;
         for page in [
-            mate.get("/cases").await,
+            mate.get("/cases?view=pool").await,
             mate.get(&format!("/cases/{id}")).await,
         ] {
             assert_eq!(page.status, StatusCode::OK);
