@@ -220,7 +220,7 @@ pub struct PatientPreview {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum PatientView {
-    Identified(Patient),
+    Identified(Box<Patient>),
     Preview(PatientPreview),
 }
 
@@ -247,7 +247,7 @@ impl Patient {
     /// The full identity when `identified`, else the preview.
     pub fn view(self, identified: bool, now: Timestamp) -> PatientView {
         if identified {
-            PatientView::Identified(self)
+            PatientView::Identified(Box::new(self))
         } else {
             PatientView::Preview(self.preview(now))
         }
@@ -265,7 +265,7 @@ impl PatientView {
     /// The full identity, when the caller may see it.
     pub fn identified(&self) -> Option<&Patient> {
         match self {
-            PatientView::Identified(p) => Some(p),
+            PatientView::Identified(p) => Some(p.as_ref()),
             PatientView::Preview(_) => None,
         }
     }

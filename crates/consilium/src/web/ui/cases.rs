@@ -562,7 +562,7 @@ pub(super) async fn case_response(
     };
     // A team-mate looking at the pool of a team that hides identities sees a preview.
     let (identified, age, sex) = match &c.patient {
-        PatientView::Identified(p) => (Some(p.clone()), None, p.sex.clone()),
+        PatientView::Identified(p) => (Some(p.as_ref().clone()), None, p.sex.clone()),
         PatientView::Preview(p) => (None, p.age_years, p.sex.clone()),
     };
     let patient_name = match &identified {
