@@ -269,6 +269,8 @@ pub struct ListQuery {
     pub view: View,
     pub states: Option<Vec<String>>,
     pub overdue: bool,
+    /// Only open cases whose deadline comes before this instant (the web's "due soon").
+    pub due_before: Option<Timestamp>,
     pub after: Option<(i64, String)>,
     pub limit: i64,
 }
@@ -1567,7 +1569,11 @@ impl Platform {
                     me: &me,
                     view: q.view,
                     states: q.states,
-                    overdue_at: q.overdue.then_some(now.micros()),
+                    // Overdue is due before now; both given, the earlier wins.
+                    overdue_at: match (q.overdue, q.due_before) {
+                        (true, d) => Some(d.map_or(now.micros(), |d| d.micros().min(now.micros()))),
+                        (false, d) => d.map(|d| d.micros()),
+                    },
                     after: q.after,
                     limit: q.limit,
                 },

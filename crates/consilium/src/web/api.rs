@@ -592,6 +592,7 @@ pub async fn list_cases(
                 view,
                 states,
                 overdue: q.overdue.unwrap_or(false),
+                due_before: None,
                 after,
                 limit: limit + 1,
             },

@@ -918,3 +918,126 @@ both!(
         assert!(page.body.contains("CACHELIN") && page.body.contains("Ondine"));
     }
 );
+
+/// The tab counts of a list page, by view key.
+fn tab_counts(body: &str) -> std::collections::HashMap<String, i64> {
+    let mut out = std::collections::HashMap::new();
+    for part in body.split("<a href=\"/cases?view=").skip(1) {
+        let key: String = part
+            .chars()
+            .take_while(|c| c.is_ascii_alphabetic())
+            .collect();
+        let count = part
+            .split("<span class=\"count\">")
+            .nth(1)
+            .and_then(|x| x.split('<').next())
+            .and_then(|x| x.parse::<i64>().ok());
+        if let Some(n) = count {
+            out.insert(key, n);
+        }
+    }
+    out
+}
+
+/// The API's list of a view, every page.
+async fn api_list(app: &TestApp, token: &str, query: &str) -> Vec<serde_json::Value> {
+    let (s, v) = app
+        .get(token, &format!("/api/v1/cases?{query}&limit=100"))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert!(v["next_cursor"].is_null(), "more than one page: {v}");
+    v["items"].as_array().unwrap().clone()
+}
+
+// The list page shows one tab's list and every tab's exact count (read from the indexes,
+// not from the listed rows): the counts agree with the API's lists, the team tab holds the
+// team's open cases only (its empty text says so), and a list longer than the page links
+// to the rest.
+both!(tabs_count_every_case_and_show_one_list, |app| {
+    app.seed_demo().await;
+    // An expert: mine, pool and due soon against the API's inbox.
+    let inbox = api_list(app, ROUX, "view=inbox").await;
+    let roux = app.me(ROUX).await;
+    let mine = inbox
+        .iter()
+        .filter(|c| c["assigned_expert_id"] == roux.as_str())
+        .count() as i64;
+    let pool = inbox
+        .iter()
+        .filter(|c| c["assigned_expert_id"].is_null())
+        .count() as i64;
+    assert!(
+        mine > 0 && pool > 0,
+        "the demo gives Dr Roux both: {inbox:?}"
+    );
+    let mut b = signed_in_2fa(app, "roux").await;
+    let page = b.get("/cases?view=mine").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let counts = tab_counts(&page.body);
+    assert_eq!(counts.get("mine"), Some(&mine), "{}", page.body);
+    assert_eq!(counts.get("pool"), Some(&pool), "{}", page.body);
+    assert!(counts.get("due").is_some_and(|d| *d <= mine + pool));
+    assert!(!counts.contains_key("team"), "not an assigner");
+    assert!(
+        page.body.contains(&format!("<title>({})", mine + pool)),
+        "{}",
+        page.body
+    );
+    // Each tab lists its own cases and none of the others'.
+    let pool_page = b.get("/cases?view=pool").await.body;
+    for c in &inbox {
+        let id = c["id"].as_str().unwrap();
+        let mine_case = c["assigned_expert_id"] == roux.as_str();
+        assert_eq!(page.body.contains(id), mine_case, "{id} on the mine tab");
+        assert_eq!(pool_page.contains(id), !mine_case, "{id} on the pool tab");
+    }
+
+    // The assigner's team tab: the team's open cases, not the closed ones.
+    let lefebvre = "csl_demo_lefebvre";
+    let all = api_list(app, lefebvre, "view=team").await;
+    let open = api_list(
+        app,
+        lefebvre,
+        "view=team&state=submitted,assigned,in_progress,awaiting_info",
+    )
+    .await;
+    let closed: Vec<&str> = all
+        .iter()
+        .filter(|c| c["state"] == "closed")
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert!(!closed.is_empty(), "the demo team has a closed case");
+    let mut a = signed_in_2fa(app, "lefebvre").await;
+    let team = a.get("/cases?view=team").await;
+    assert_eq!(team.status, StatusCode::OK);
+    assert_eq!(
+        tab_counts(&team.body).get("team"),
+        Some(&(open.len() as i64))
+    );
+    for c in &open {
+        assert!(team.body.contains(c["id"].as_str().unwrap()));
+    }
+    for id in closed {
+        assert!(!team.body.contains(id), "closed case {id} on the board tab");
+    }
+
+    // A long list: 51 drafts for a requester, 50 shown, the exact count, a link to the rest.
+    let before = api_list(app, PETIT, "view=requested").await.len() as i64;
+    for _ in 0..51 {
+        app.draft(PETIT, serde_json::json!({})).await;
+    }
+    let mut p = signed_in(app, "petit").await;
+    let page = p.get("/cases?view=requested").await;
+    assert_eq!(
+        tab_counts(&page.body).get("requested"),
+        Some(&(before + 51))
+    );
+    assert_eq!(page.body.matches("<li class=\"case").count(), 50);
+    assert!(page.body.contains("/cases?view=requested&amp;more=1"));
+    let rest = p.get("/cases?view=requested&more=1").await;
+    assert_eq!(
+        rest.body.matches("<li class=\"case").count() as i64,
+        before + 51
+    );
+    assert!(!rest.body.contains("more=1"));
+});

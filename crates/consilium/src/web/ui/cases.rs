@@ -117,59 +117,11 @@ pub async fn list_page(
     } else {
         LIST_LIMIT
     };
-    let list = |view| ListQuery {
-        view,
-        states: None,
-        overdue: false,
-        after: None,
-        limit,
-    };
     let is_assigner = v.teams.iter().any(|t| {
         t.members
             .iter()
             .any(|m| m.professional_id == v.me.id && m.is_assigner)
     });
-    // Every tab's list in one read (one transaction, one audit entry).
-    let mut queries = vec![list(View::Requested)];
-    if v.me.may_be_expert {
-        queries.push(list(View::Inbox));
-    }
-    if is_assigner {
-        queries.push(list(View::Team));
-    }
-    let mut lists = match s.platform.list_cases_many(&v.ctx, queries).await {
-        Ok(x) => x.into_iter(),
-        Err(e) => return e.into_response(),
-    };
-    let requested = lists.next().unwrap_or_default();
-    let inbox = if v.me.may_be_expert {
-        lists.next().unwrap_or_default()
-    } else {
-        Vec::new()
-    };
-    let team_cases = lists.next().unwrap_or_default();
-    let now = s.platform.now();
-    let soon = now.plus_seconds(DUE_SOON_HOURS * 3600).micros();
-    let mine: Vec<&CaseSummary> = inbox
-        .iter()
-        .filter(|c| c.assigned_expert_id.as_deref() == Some(v.id()))
-        .collect();
-    let pool: Vec<&CaseSummary> = inbox
-        .iter()
-        .filter(|c| c.assigned_expert_id.is_none())
-        .collect();
-    let due: Vec<&CaseSummary> = inbox
-        .iter()
-        .filter(|c| c.deadline_at.is_some_and(|d| d.micros() <= soon))
-        .collect();
-    let open_requested = requested
-        .iter()
-        .filter(|c| {
-            CaseState::parse(&c.state).is_some_and(|st| {
-                st.is_open() || st == CaseState::Draft || st == CaseState::Answered
-            })
-        })
-        .count();
     let default = if v.me.may_be_expert && !v.teams.is_empty() {
         "mine"
     } else {
@@ -183,70 +135,85 @@ pub async fn list_page(
         Some("team") if is_assigner => "team",
         _ => default,
     };
-    let mut tabs = Vec::new();
-    if v.me.may_be_expert {
-        tabs.push(("mine", "tab_mine", mine.len()));
-        tabs.push(("pool", "tab_pool", pool.len()));
-        tabs.push(("due", "tab_due", due.len()));
-    }
-    if is_assigner {
-        tabs.push(("team", "tab_team", team_cases.len()));
-    }
-    tabs.push(("requested", "tab_requested", requested.len()));
-    // A list that came back full was cut.
-    let cut = |n: usize, full: bool| {
-        if full { format!("{n}+") } else { n.to_string() }
+    let soon = s.platform.now().plus_seconds(DUE_SOON_HOURS * 3600);
+    // Every tab's count and the unread messages from the indexes (no patient data); then
+    // the one list shown, an audited read.
+    let (counts, unread_by_case) = match s.platform.inbox_counts(&v.ctx, soon).await {
+        Ok(x) => x,
+        Err(e) => return e.into_response(),
     };
-    let full = |l: &Vec<CaseSummary>| l.len() as i64 >= limit;
-    let mut more = false;
-    let tabs = tabs
-        .into_iter()
-        .map(|(key, label, count)| {
-            let was_cut = match key {
-                "requested" => full(&requested),
-                "team" => full(&team_cases),
-                _ => full(&inbox),
-            };
-            if key == view {
-                more = was_cut;
-            }
-            Tab {
-                key,
-                label: v.t(label),
-                count: cut(count, was_cut),
-                current: key == view,
-            }
-        })
-        .collect();
-    let unread_by_case = s.platform.unread_messages(&v.ctx).await.unwrap_or_default();
-    let (mut cases, empty): (Vec<CaseLine>, &str) = match view {
-        "mine" => (
-            mine.iter().map(|c| line(&v, c, true)).collect(),
-            "empty_mine",
-        ),
-        "pool" => (
-            pool.iter().map(|c| line(&v, c, true)).collect(),
-            "empty_pool",
-        ),
-        "due" => (due.iter().map(|c| line(&v, c, true)).collect(), "empty_due"),
-        "team" => (
-            team_cases.iter().map(|c| line(&v, c, true)).collect(),
-            "empty_board",
-        ),
+    let open_states = || {
+        Some(
+            ["submitted", "assigned", "in_progress", "awaiting_info"]
+                .map(String::from)
+                .to_vec(),
+        )
+    };
+    let (repo_view, states, due_before, total, empty) = match view {
+        "mine" => (View::Mine, None, None, counts.mine, "empty_mine"),
+        "pool" => (View::Pool, None, None, counts.pool, "empty_pool"),
+        "due" => (View::Inbox, None, Some(soon), counts.due, "empty_due"),
+        "team" => (View::Team, open_states(), None, counts.team, "empty_board"),
         _ => (
-            requested.iter().map(|c| line(&v, c, false)).collect(),
+            View::Requested,
+            None,
+            None,
+            counts.requested,
             "empty_requested",
         ),
     };
+    let listed = match s
+        .platform
+        .list_cases(
+            &v.ctx,
+            ListQuery {
+                view: repo_view,
+                states,
+                overdue: false,
+                due_before,
+                after: None,
+                limit,
+            },
+        )
+        .await
+    {
+        Ok(x) => x,
+        Err(e) => return e.into_response(),
+    };
+    let mut tabs = Vec::new();
+    if v.me.may_be_expert {
+        tabs.push(("mine", "tab_mine", counts.mine));
+        tabs.push(("pool", "tab_pool", counts.pool));
+        tabs.push(("due", "tab_due", counts.due));
+    }
+    if is_assigner {
+        tabs.push(("team", "tab_team", counts.team));
+    }
+    tabs.push(("requested", "tab_requested", counts.requested));
+    let tabs = tabs
+        .into_iter()
+        .map(|(key, label, count)| Tab {
+            key,
+            label: v.t(label),
+            count: count.to_string(),
+            current: key == view,
+        })
+        .collect();
+    // More rows than shown: a link shows more.
+    let more = total > listed.len() as i64;
+    let mut cases: Vec<CaseLine> = listed
+        .iter()
+        .map(|c| line(&v, c, view != "requested"))
+        .collect();
     for c in &mut cases {
         c.unread = unread_by_case.get(&c.id).copied().unwrap_or(0);
     }
     // The title counts what waits for the caller: their cases and their pools (experts),
     // or their open requests.
     let count = if v.me.may_be_expert {
-        mine.len() + pool.len()
+        counts.mine + counts.pool
     } else {
-        open_requested
+        counts.requested_open
     };
     let heading = v.t(if view == "requested" {
         "my_requests"
