@@ -1084,8 +1084,8 @@ pub static WORDS: &[(&str, &str, &str)] = &[
     ("tab_requested", "Mes demandes", "My requests"),
     (
         "tab_team",
-        "Toutes les demandes de l'équipe",
-        "All the team's requests",
+        "Demandes en cours de l'équipe",
+        "The team's open requests",
     ),
     ("take_photo", "Prendre une photo", "Take a photo"),
     (
