@@ -8,7 +8,7 @@ use crate::db::{Db, Tx};
 use crate::kernel::{Actor, Clock, Error, Result, Timestamp};
 use std::sync::{Arc, LazyLock};
 
-/// Default settings, built once (building a hasher computes its dummy hash).
+/// Default settings, built once.
 fn default_auth() -> Arc<AuthSettings> {
     static DEFAULT: LazyLock<Arc<AuthSettings>> = LazyLock::new(|| {
         let hasher = Hasher::new(Argon2Params::default()).unwrap_or_else(|e| {

@@ -4,6 +4,7 @@
 use crate::kernel::{Error, Result};
 use argon2::password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash};
 use argon2::{Algorithm, Argon2, Params, Version};
+use std::sync::{Arc, OnceLock};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Argon2Params {
@@ -30,8 +31,11 @@ impl Default for Argon2Params {
 pub struct Hasher {
     params: Params,
     /// A hash of a random password with the same parameters: verifying against it for an
-    /// unknown account costs what a real verification costs (no timing oracle).
-    dummy: String,
+    /// unknown account costs what a real verification costs (no timing oracle). Made at
+    /// the first sign-in that needs it, not at start: hashing takes the Argon2 memory
+    /// (19 MiB by default), which the allocator keeps, so an idle server that no one has
+    /// signed in to stays small. Shared by the clones.
+    dummy: Arc<OnceLock<String>>,
 }
 
 impl std::fmt::Debug for Hasher {
@@ -48,12 +52,20 @@ impl Hasher {
     pub fn new(p: Argon2Params) -> Result<Self> {
         let params = Params::new(p.memory_kib, p.iterations, p.parallelism, None)
             .map_err(|e| Error::Internal(format!("invalid Argon2 parameters: {e}")))?;
-        let mut h = Self {
+        Ok(Self {
             params,
-            dummy: String::new(),
-        };
-        h.dummy = h.hash_now(&crate::auth::generate_token())?;
-        Ok(h)
+            dummy: Arc::new(OnceLock::new()),
+        })
+    }
+
+    /// The dummy hash, made on first use.
+    fn dummy(&self) -> &str {
+        self.dummy.get_or_init(|| {
+            // The parameters were checked by `new`, so hashing cannot fail; were it to,
+            // an empty hash never matches (and unknown accounts would answer faster).
+            self.hash_now(&crate::auth::generate_token())
+                .unwrap_or_default()
+        })
     }
 
     fn argon(&self) -> Argon2<'static> {
@@ -105,7 +117,7 @@ impl Hasher {
         tokio::task::spawn_blocking(move || match stored {
             Some(s) => h.verify_now(&password, &s),
             None => {
-                let _ = h.verify_now(&password, &h.dummy);
+                let _ = h.verify_now(&password, h.dummy());
                 false
             }
         })
@@ -140,5 +152,27 @@ mod tests {
         assert!(bigger.outdated(&stored));
         // Verification uses the parameters stored with the hash.
         assert!(bigger.verify_now("correct horse battery", &stored));
+    }
+
+    #[tokio::test]
+    async fn unknown_accounts_verify_against_a_dummy_made_on_first_use() {
+        let h = Hasher::new(Argon2Params {
+            memory_kib: 64,
+            iterations: 1,
+            parallelism: 1,
+        })
+        .expect("params");
+        let clone = h.clone();
+        assert!(h.dummy.get().is_none(), "no hashing at construction");
+        assert!(!h.verify("anything".into(), None).await.expect("verify"));
+        let dummy = h
+            .dummy
+            .get()
+            .expect("made by the first unknown account")
+            .clone();
+        assert!(dummy.starts_with("$argon2id$v=19$m=64,t=1,p=1$"), "{dummy}");
+        assert!(!h.outdated(&dummy), "same parameters: the same work");
+        assert_eq!(clone.dummy(), dummy, "shared by the clones");
+        assert!(!clone.verify("anything".into(), None).await.expect("verify"));
     }
 }
