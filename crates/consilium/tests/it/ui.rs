@@ -676,14 +676,78 @@ both!(administrators_set_a_teams_rules_and_rota, |app| {
         page.body.contains("08:00") && page.body.contains("Roux"),
         "Paris wall-clock time shown"
     );
-    let p = admin
-        .form(
-            &format!("{path}/remove-slot"),
-            &[("csrf", csrf.as_str()), ("index", "0")],
-        )
-        .await;
+    // Removed by value (the page's hidden fields), not by position.
+    let (from_us, to_us) = (page.field("from"), page.field("to"));
+    assert_eq!(
+        from_us.parse::<i64>().ok(),
+        Some(app.scalar("SELECT from_at FROM rota_slots").await)
+    );
+    let remove = [
+        ("csrf", csrf.as_str()),
+        ("professional_id", roux.as_str()),
+        ("from", from_us.as_str()),
+        ("to", to_us.as_str()),
+    ];
+    let p = admin.form(&format!("{path}/remove-slot"), &remove).await;
     assert_eq!(p.location(), format!("{path}?done=rota_saved"));
     assert_eq!(app.scalar("SELECT COUNT(*) FROM rota_slots").await, 0);
+    // The same form again (a second tab, a double click): a clear refusal, nothing else.
+    let p = admin.form(&format!("{path}/remove-slot"), &remove).await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.body);
+    assert!(p.body.contains("créneau introuvable"), "{}", p.body);
+
+    // Weekly on-call: a night (Friday 20:00 → Saturday 08:00), listed in French.
+    let weekly = |day: &'static str, start: &'static str, end: &'static str| {
+        [
+            ("csrf", csrf.clone()),
+            ("professional_id", roux.clone()),
+            ("day", day.to_string()),
+            ("start", start.to_string()),
+            ("end", end.to_string()),
+        ]
+    };
+    for (form, field) in [
+        (weekly("friday", "25:00", "08:00"), "Début"),
+        (weekly("friday", "20:00", "8h"), "Fin"),
+        (weekly("caturday", "20:00", "08:00"), "Jour"),
+        (weekly("friday", "20:00", "20:00"), "doit différer du début"),
+    ] {
+        let refs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let p = admin.form(&format!("{path}/add-weekly"), &refs).await;
+        assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.body);
+        assert!(p.body.contains(field), "{field}: {}", p.body);
+    }
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM rota_weekly").await, 0);
+    let night = weekly("friday", "20:00", "08:00");
+    let refs: Vec<(&str, &str)> = night.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let p = admin.form(&format!("{path}/add-weekly"), &refs).await;
+    assert_eq!(
+        p.location(),
+        format!("{path}?done=weekly_saved"),
+        "{}",
+        p.body
+    );
+    let (_, r) = app
+        .get(
+            "csl_demo_lefebvre",
+            &format!("/api/v1/directory/teams/{team}/routing"),
+        )
+        .await;
+    assert_eq!(r["weekly_rota"][0]["day"], "friday", "{r}");
+    assert_eq!(r["weekly_rota"][0]["start"], "20:00");
+    assert_eq!(r["weekly_rota"][0]["end"], "08:00");
+    let page = admin.get(&format!("{path}?done=weekly_saved")).await;
+    assert!(page.body.contains("Garde hebdomadaire enregistrée."));
+    assert!(
+        page.body
+            .contains("Vendredi · 20:00 → 08:00 · Dr Camille Roux"),
+        "{}",
+        page.body
+    );
+    let p = admin.form(&format!("{path}/remove-weekly"), &refs).await;
+    assert_eq!(p.location(), format!("{path}?done=weekly_saved"));
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM rota_weekly").await, 0);
+    assert_eq!(app.audit_count("team.weekly_rota", "success").await, 2);
     let p = admin
         .form(
             &format!("{path}/rules"),
@@ -759,7 +823,7 @@ both!(administrators_set_a_teams_rules_and_rota, |app| {
     let mut member = signed_in_2fa(app, "roux").await;
     assert_eq!(member.get(&path).await.status, StatusCode::NOT_FOUND);
     let csrf_m = token(&mut member, "/cases").await;
-    for action in ["rules", "policy"] {
+    for action in ["rules", "policy", "add-weekly"] {
         let p = member
             .form(
                 &format!("{path}/{action}"),
@@ -768,11 +832,16 @@ both!(administrators_set_a_teams_rules_and_rota, |app| {
                     ("policy", "moderated"),
                     ("accept_hours", "24"),
                     ("hybrid_hours", "24"),
+                    ("professional_id", roux.as_str()),
+                    ("day", "monday"),
+                    ("start", "08:00"),
+                    ("end", "12:00"),
                 ],
             )
             .await;
         assert_eq!(p.status, StatusCode::NOT_FOUND, "{action}");
     }
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM rota_weekly").await, 0);
     let (_, t) = app
         .get(
             "csl_demo_lefebvre",

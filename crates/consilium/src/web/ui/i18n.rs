@@ -50,6 +50,16 @@ pub fn message(lang: Lang, msg: &str) -> &str {
 /// The field messages users of the web forms meet, in French.
 const MESSAGES: &[(&str, &str)] = &[
     (
+        "a time HH:MM from 00:00 to 23:59",
+        "une heure HH:MM de 00:00 à 23:59",
+    ),
+    (
+        "a time HH:MM from 00:00 to 24:00",
+        "une heure HH:MM de 00:00 à 24:00",
+    ),
+    ("choose a day", "choisissez un jour"),
+    ("must differ from start", "doit différer du début"),
+    (
         "a team needs at least one case assigner",
         "une équipe a besoin d'au moins un régulateur",
     ),
@@ -303,6 +313,13 @@ pub static WORDS: &[(&str, &str, &str)] = &[
         "Acts per patient in the period (R14)",
     ),
     ("create_team", "Créer l'équipe", "Create the team"),
+    ("day_friday", "Vendredi", "Friday"),
+    ("day_monday", "Lundi", "Monday"),
+    ("day_saturday", "Samedi", "Saturday"),
+    ("day_sunday", "Dimanche", "Sunday"),
+    ("day_thursday", "Jeudi", "Thursday"),
+    ("day_tuesday", "Mardi", "Tuesday"),
+    ("day_wednesday", "Mercredi", "Wednesday"),
     ("days", "j", "d"),
     ("days_long", "jours", "days"),
     ("deadline", "Échéance", "Due"),
@@ -456,6 +473,11 @@ pub static WORDS: &[(&str, &str, &str)] = &[
         "Template renamed.",
     ),
     ("done_uploaded", "Fichiers ajoutés.", "Files added."),
+    (
+        "done_weekly_saved",
+        "Garde hebdomadaire enregistrée.",
+        "Weekly on-call saved.",
+    ),
     ("download_pdf", "Télécharger le PDF", "Download the PDF"),
     ("due_soon", "à échéance sous 48 h", "due within 48 h"),
     (
@@ -599,8 +621,10 @@ pub static WORDS: &[(&str, &str, &str)] = &[
     ("f_birth_family_name", "Nom de naissance", "Birth name"),
     ("f_context", "Contexte", "Context"),
     ("f_date", "Date", "Date"),
+    ("f_day", "Jour", "Day"),
     ("f_delegate_id", "Remplaçant", "Delegate"),
     ("f_departements", "Départements", "Départements"),
+    ("f_end", "Fin", "End"),
     ("f_expert_id", "Expert", "Expert"),
     ("f_from", "Début", "Start"),
     ("f_given_names", "Prénoms", "Given names"),
@@ -621,6 +645,7 @@ pub static WORDS: &[(&str, &str, &str)] = &[
     ("f_routing", "Réglage", "Setting"),
     ("f_slots", "Créneaux", "Slots"),
     ("f_specialty", "Spécialité", "Specialty"),
+    ("f_start", "Début", "Start"),
     ("f_target", "Destinataire", "Recipient"),
     ("f_team_id", "Équipe", "Team"),
     ("f_text", "Texte", "Text"),
@@ -846,6 +871,11 @@ pub static WORDS: &[(&str, &str, &str)] = &[
         "no_template",
         "Aucun modèle enregistré.",
         "No template saved.",
+    ),
+    (
+        "no_weekly_rota",
+        "Aucune garde hebdomadaire : seules les astreintes datées ci-dessus s'appliquent.",
+        "No weekly on-call: only the dated slots above apply.",
     ),
     ("none", "aucun", "none"),
     ("none_f", "Aucune.", "None."),
@@ -1165,6 +1195,13 @@ pub static WORDS: &[(&str, &str, &str)] = &[
         "Une consultation est nécessaire",
         "A visit is needed",
     ),
+    ("weekday", "Jour", "Day"),
+    ("weekly_rota", "Garde hebdomadaire", "Weekly on-call"),
+    (
+        "weekly_rota_hint",
+        "Les mêmes créneaux chaque semaine, heure de Paris (changements d'heure compris). Une fin avant le début finit le lendemain : 20:00 → 08:00 est une nuit. S'ajoute aux astreintes datées.",
+        "The same slots every week, Paris time (clock changes included). An end before the start ends the next day: 20:00 → 08:00 is a night. Adds to the dated slots.",
+    ),
     ("when", "Quand", "When"),
     ("who", "Qui", "Who"),
     ("write_message", "Écrire un message", "Write a message"),
@@ -1241,6 +1278,11 @@ mod tests {
         ] {
             if t(Lang::En, &format!("decline_{k}")).is_empty() {
                 missing.push(k.into());
+            }
+        }
+        for d in crate::routing::weekly::Day::ALL {
+            if t(Lang::Fr, &format!("day_{}", d.as_str())).is_empty() {
+                missing.push(d.as_str().into());
             }
         }
         for k in ["self_service", "moderated", "auto_assign", "hybrid"] {

@@ -4,7 +4,10 @@
 use super::{Base, S, Viewer, error_text, render, see_other, unread, viewer};
 use crate::kernel::{Error, Timestamp};
 use crate::routing::model::AcceptanceRules;
-use crate::routing::rules::{RotaInput, RotaSlotInput, TeamRoutingRules};
+use crate::routing::rules::{
+    RotaInput, RotaSlotInput, TeamRoutingRules, WeeklyRotaInput, WeeklySlotInput,
+};
+use crate::routing::weekly::{Day, parse_hhmm};
 use askama::Template;
 use axum::body::Bytes;
 use axum::extract::{Path, Query};
@@ -13,10 +16,24 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 
 pub struct SlotLine {
-    pub index: usize,
+    pub professional_id: String,
     pub name: String,
     pub from: String,
     pub to: String,
+    /// The slot's bounds as the form sends them back to remove it (by value: an index
+    /// would name another slot after a concurrent change).
+    pub from_us: i64,
+    pub to_us: i64,
+}
+
+/// A weekly on-call slot, as listed.
+pub struct WeeklyLine {
+    pub professional_id: String,
+    pub name: String,
+    pub day: &'static str,
+    pub day_label: &'static str,
+    pub start: String,
+    pub end: String,
 }
 
 #[derive(Template)]
@@ -42,6 +59,8 @@ struct TeamSettingsPage {
     /// The label key of the load cap (an expert's or a team's).
     max_open_label: &'static str,
     slots: Vec<SlotLine>,
+    weekly: Vec<WeeklyLine>,
+    days: Vec<(&'static str, &'static str)>,
     members: Vec<(String, String)>,
     candidates: Vec<super::teams::Candidate>,
     absences: Vec<MemberAbsence>,
@@ -110,13 +129,34 @@ async fn page(
     let slots = r
         .rota
         .iter()
-        .enumerate()
-        .map(|(index, sl)| SlotLine {
-            index,
+        .map(|sl| SlotLine {
+            professional_id: sl.professional_id.clone(),
             name: sl.display_name.clone(),
             from: crate::web::pages::paris(sl.from),
             to: crate::web::pages::paris(sl.to),
+            from_us: sl.from.micros(),
+            to_us: sl.to.micros(),
         })
+        .collect();
+    let mut weekly: Vec<WeeklyLine> = r
+        .weekly_rota
+        .iter()
+        .map(|w| WeeklyLine {
+            professional_id: w.professional_id.clone(),
+            name: w.display_name.clone(),
+            day: w.day.as_str(),
+            day_label: v.t(&format!("day_{}", w.day.as_str())),
+            start: w.start.clone(),
+            end: w.end.clone(),
+        })
+        .collect();
+    let day_rank = |d: &str| Day::ALL.iter().position(|x| x.as_str() == d);
+    weekly.sort_by(|a, b| {
+        (day_rank(a.day), &a.start, &a.name).cmp(&(day_rank(b.day), &b.start, &b.name))
+    });
+    let days = Day::ALL
+        .iter()
+        .map(|d| (d.as_str(), v.t(&format!("day_{}", d.as_str()))))
         .collect();
     let (status, error) = match error {
         Some((st, e)) => (st, Some(e)),
@@ -149,6 +189,8 @@ async fn page(
             max_open: r.rules.max_open.map(|m| m.to_string()).unwrap_or_default(),
             max_open_label: "max_open_team",
             slots,
+            weekly,
+            days,
             members: team
                 .members
                 .iter()
@@ -189,6 +231,42 @@ fn local_time(field: &str, s: &str) -> Result<Timestamp, Error> {
     // Paris midnight plus the wall-clock time: exact except across a change of offset,
     // which happens at night (slots starting then are an hour off).
     Ok(midnight.plus_seconds(i64::from(time.hour()) * 3600 + i64::from(time.minute()) * 60))
+}
+
+fn current_weekly(r: &TeamRoutingRules) -> Vec<WeeklySlotInput> {
+    r.weekly_rota
+        .iter()
+        .map(|w| WeeklySlotInput {
+            professional_id: w.professional_id.clone(),
+            day: w.day,
+            start: w.start.clone(),
+            end: w.end.clone(),
+        })
+        .collect()
+}
+
+/// A weekly slot from the form, its fields checked one by one (clear messages on the
+/// page rather than the API's `slots[n]` paths).
+fn weekly_from_form(get: impl Fn(&str) -> String) -> Result<WeeklySlotInput, Error> {
+    let mut v = crate::kernel::error::Violations::default();
+    let day = Day::parse(&get("day"));
+    if day.is_none() {
+        v.push("day", "choose a day");
+    }
+    let (start, end) = (get("start"), get("end"));
+    if parse_hhmm(&start).is_none_or(|m| m >= 24 * 60) {
+        v.push("start", "a time HH:MM from 00:00 to 23:59");
+    }
+    if parse_hhmm(&end).is_none() {
+        v.push("end", "a time HH:MM from 00:00 to 24:00");
+    }
+    v.into_result()?;
+    Ok(WeeklySlotInput {
+        professional_id: get("professional_id"),
+        day: day.unwrap_or(Day::Monday),
+        start: start.trim().to_string(),
+        end: end.trim().to_string(),
+    })
 }
 
 fn current_slots(r: &TeamRoutingRules) -> Vec<RotaSlotInput> {
@@ -293,16 +371,48 @@ pub async fn post(
             "remove-slot" => {
                 let current = p.team_routing(&v.ctx, &team_id).await?;
                 let mut slots = current_slots(&current);
-                let i: usize = get("index")
-                    .parse()
-                    .map_err(|_| Error::invalid("index", "no such slot"))?;
-                if i >= slots.len() {
-                    return Err(Error::invalid("index", "no such slot"));
+                let micros = |k: &str| get(k).parse::<i64>().ok();
+                let (who, from, to) = (get("professional_id"), micros("from"), micros("to"));
+                let before = slots.len();
+                slots.retain(|sl| {
+                    !(sl.professional_id == who
+                        && Some(sl.from.micros()) == from
+                        && Some(sl.to.micros()) == to)
+                });
+                if slots.len() == before {
+                    return Err(Error::invalid("slots", "no such slot"));
                 }
-                slots.remove(i);
                 p.set_team_rota(&v.ctx, &team_id, RotaInput { slots })
                     .await
                     .map(|_| "rota_saved")
+            }
+            "add-weekly" => {
+                let current = p.team_routing(&v.ctx, &team_id).await?;
+                let slot = weekly_from_form(get)?;
+                let mut slots = current_weekly(&current);
+                slots.push(slot);
+                p.set_team_weekly_rota(&v.ctx, &team_id, WeeklyRotaInput { slots })
+                    .await
+                    .map(|_| "weekly_saved")
+            }
+            "remove-weekly" => {
+                let current = p.team_routing(&v.ctx, &team_id).await?;
+                let mut slots = current_weekly(&current);
+                let (who, day, start, end) =
+                    (get("professional_id"), get("day"), get("start"), get("end"));
+                let before = slots.len();
+                slots.retain(|w| {
+                    !(w.professional_id == who
+                        && w.day.as_str() == day
+                        && w.start == start
+                        && w.end == end)
+                });
+                if slots.len() == before {
+                    return Err(Error::invalid("slots", "no such slot"));
+                }
+                p.set_team_weekly_rota(&v.ctx, &team_id, WeeklyRotaInput { slots })
+                    .await
+                    .map(|_| "weekly_saved")
             }
             _ => Err(Error::NotFound),
         }
