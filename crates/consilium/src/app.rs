@@ -33,13 +33,16 @@ impl App {
             .with_auth(config.auth_settings()?)
             .with_attachments(config.attachments()?);
         platform.mailer = Arc::new(crate::mail::Mailer::from_config(&config)?);
-        // TOTP secrets stored in clear by an older version (or under a retired key) are
-        // sealed with the current key before anything reads them.
-        let sealed = platform
-            .reseal_totp_secrets(&crate::platform::Ctx::system("startup"))
-            .await?;
+        // TOTP and webhook secrets stored in clear by an older version (or under a retired
+        // key) are sealed with the current key before anything reads them.
+        let startup = crate::platform::Ctx::system("startup");
+        let sealed = platform.reseal_totp_secrets(&startup).await?;
         if sealed > 0 {
             tracing::info!(sealed, "TOTP secrets sealed with the current key");
+        }
+        let sealed = platform.reseal_webhook_secrets(&startup).await?;
+        if sealed > 0 {
+            tracing::info!(sealed, "webhook secrets sealed with the current key");
         }
         platform.jobs_lease_seconds = config.jobs_lease_seconds.max(1);
         platform.jobs_done_retention_days = config

@@ -23,6 +23,7 @@ pub mod reporting;
 pub mod reports;
 pub mod routing;
 pub mod rules;
+pub mod sealing;
 pub mod storage;
 pub mod web;
 pub mod webhooks;

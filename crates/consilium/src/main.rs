@@ -75,13 +75,14 @@ enum Command {
 #[derive(Subcommand)]
 enum KeysCommand {
     /// Add a new current key to the key file and rewrap every case key with it (blobs are
-    /// not re-encrypted). Safe to interrupt and run again.
+    /// not re-encrypted), and reseal TOTP and webhook secrets with it. Safe to interrupt and
+    /// run again.
     Rotate {
         /// Do not add a key: rewrap with the current (last) key only (keys from
         /// CONSILIUM_MASTER_KEYS, or finishing an interrupted rotation).
         #[arg(long)]
         rewrap_only: bool,
-        /// Then remove from the key file the keys no case key uses any more.
+        /// Then remove from the key file the keys no case key or sealed secret uses any more.
         #[arg(long)]
         retire: bool,
     },
@@ -301,10 +302,11 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<std::process::ExitCode>
                 .rotate_keys(&Ctx::system("cli"), !rewrap_only, retire)
                 .await?;
             println!(
-                "current key {}; {} case key(s) rewrapped; {} TOTP secret(s) sealed; case keys per key: {:?}{}",
+                "current key {}; {} case key(s) rewrapped; {} TOTP secret(s) sealed; {} webhook secret(s) sealed; case keys per key: {:?}{}",
                 r.current_key,
                 r.rewrapped,
                 r.totp_resealed,
+                r.webhooks_resealed,
                 r.by_key,
                 if r.retired.is_empty() {
                     String::new()

@@ -22,6 +22,9 @@ pub struct RotateReport {
     pub rewrapped: u64,
     /// TOTP secrets sealed with the current key (they were in clear or under an older key).
     pub totp_resealed: u64,
+    /// Webhook secrets sealed with the current key (they were in clear or under an older
+    /// key).
+    pub webhooks_resealed: u64,
     /// Live case keys per key id after the run.
     pub by_key: Vec<(String, i64)>,
     /// Keys removed from the key file (`--retire`).
@@ -169,9 +172,10 @@ impl Platform {
 
     /// Rotates the key-encryption key: with a key file, adds a new current key to it; with
     /// `CONSILIUM_MASTER_KEYS`, the last key listed is current. Then rewraps every case key
-    /// wrapped by an older key, in small transactions. Interrupted, it leaves each case key
-    /// wrapped by either key, both still in the key file: run it again. `retire` then removes
-    /// from the key file the keys that no case key uses any more.
+    /// wrapped by an older key, in small transactions, and reseals the TOTP and webhook
+    /// secrets of older keys (or in clear). Interrupted, it leaves each case key and secret
+    /// under either key, both still in the key file: run it again. `retire` then removes
+    /// from the key file the keys that no case key or sealed secret uses any more.
     pub async fn rotate_keys(
         &self,
         ctx: &Ctx,
@@ -231,17 +235,19 @@ impl Platform {
             report.rewrapped += n;
         }
         report.totp_resealed = self.reseal_totp_secrets(ctx).await?;
+        report.webhooks_resealed = self.reseal_webhook_secrets(ctx).await?;
         let mut tx = self.db.begin().await?;
         report.by_key = repo::keys_by_kek(&mut tx).await?;
         tx.rollback().await?;
         if retire && let KeySource::File(path) = a.key_source() {
             let ring = a.key_source().load()?;
-            let totp_keys = self.totp_key_ids().await?;
+            let mut sealing_keys = self.totp_key_ids().await?;
+            sealing_keys.extend(self.webhook_key_ids().await?);
             let used: HashSet<&str> = report
                 .by_key
                 .iter()
                 .map(|(k, _)| k.as_str())
-                .chain(totp_keys.iter().map(String::as_str))
+                .chain(sealing_keys.iter().map(String::as_str))
                 .collect();
             let (kept, retired) = ring.retain(|id| id == current || used.contains(id));
             write_key_file(path, &kept)?;

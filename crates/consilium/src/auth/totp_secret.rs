@@ -1,62 +1,31 @@
-//! TOTP secrets at rest: sealed with the key-encryption key that wraps the case keys (the
-//! key file or `CONSILIUM_MASTER_KEYS`), XChaCha20-Poly1305 bound to the professional and
-//! the key id. Stored as `kek1:<key id>:<base64 of nonce ‖ ciphertext ‖ tag>`; a database
-//! copy without the key file reveals no secret, and a sealed secret moved to another
-//! account does not open. Secrets stored in clear before this (or on a platform without
-//! an attachment store, hence without keys) are still read, and sealed by the server at
-//! start and by `consilium keys rotate`, which also reseals those of older keys.
+//! TOTP secrets at rest, sealed as `crate::sealing` describes (bound to the professional
+//! and the key id): a database copy without the key file reveals no secret, and a sealed
+//! secret moved to another account does not open. Secrets stored in clear before this (or
+//! on a platform without an attachment store, hence without keys) are still read, and
+//! sealed by the server at start and by `consilium keys rotate`, which also reseals those
+//! of older keys.
 
 use super::repo;
 use crate::audit::{self, NewEntry};
-use crate::kernel::{Error, Result};
+use crate::kernel::Result;
 use crate::platform::{Ctx, Platform};
+use crate::sealing::Purpose;
 use std::collections::BTreeSet;
 
-const SEALED: &str = "kek1:";
 /// Secrets resealed per transaction.
 const BATCH: usize = 200;
 
-fn context(professional_id: &str, kek_id: &str) -> String {
-    format!("consilium/totp-secret/v1\u{1f}{professional_id}\u{1f}{kek_id}")
-}
-
-/// The key id a stored secret is sealed with (`None`: in clear).
-pub fn sealed_with(stored: &str) -> Option<&str> {
-    stored
-        .strip_prefix(SEALED)
-        .and_then(|rest| rest.split_once(':'))
-        .map(|(id, _)| id)
-}
+pub use crate::sealing::sealed_with;
 
 impl Platform {
     /// The form of a TOTP secret to store: sealed with the current key when there is one.
     pub(crate) fn seal_totp_secret(&self, professional_id: &str, secret_b32: &str) -> String {
-        match self.attachments.as_deref() {
-            Some(a) => {
-                let (id, k) = a.current_kek();
-                let sealed = k.seal(secret_b32.as_bytes(), &context(professional_id, &id));
-                format!("{SEALED}{id}:{sealed}")
-            }
-            None => secret_b32.to_string(),
-        }
+        self.seal_secret(Purpose::Totp, professional_id, secret_b32)
     }
 
     /// The base32 secret of a stored TOTP secret (sealed or, from before, in clear).
-    pub(crate) fn open_totp_secret(&self, professional_id: &str, stored: &str) -> Result<String> {
-        let Some(rest) = stored.strip_prefix(SEALED) else {
-            return Ok(stored.to_string());
-        };
-        let (id, sealed) = rest
-            .split_once(':')
-            .ok_or_else(|| Error::internal("malformed sealed TOTP secret"))?;
-        let a = self.attachments.as_deref().ok_or_else(|| {
-            Error::Unavailable("TOTP secrets are sealed but no key is configured".into())
-        })?;
-        let plain = a
-            .kek(id)?
-            .open(sealed, &context(professional_id, id))
-            .map_err(|e| Error::internal(format!("TOTP secret of {professional_id}: {e}")))?;
-        String::from_utf8(plain).map_err(Error::internal)
+    pub fn open_totp_secret(&self, professional_id: &str, stored: &str) -> Result<String> {
+        self.open_secret(Purpose::Totp, professional_id, stored)
     }
 
     /// Seals every TOTP secret that is in clear or sealed with another key than the current
@@ -115,13 +84,16 @@ impl Platform {
 mod tests {
     use super::*;
 
+    fn context(professional_id: &str, kek_id: &str) -> String {
+        crate::sealing::context(Purpose::Totp, professional_id, kek_id)
+    }
+
     #[test]
     fn sealed_secrets_name_their_key() {
         assert_eq!(sealed_with("kek1:k-2024:AAAA"), Some("k-2024"));
         assert_eq!(sealed_with("JBSWY3DPEHPK3PXP"), None);
         assert_eq!(sealed_with("kek1:nocolon"), None);
     }
-
     #[test]
     fn a_sealed_secret_opens_only_for_its_owner_and_key() {
         let k = crate::attachments::crypto::Key::random();

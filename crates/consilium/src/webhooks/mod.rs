@@ -9,13 +9,15 @@
 //! - The job POSTs the JSON body (the case's id, number, state and link: never patient
 //!   data) with `Consilium-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret,
 //!   "<t>.<body>")>`, `Consilium-Event` and `Consilium-Delivery` (the event id, the same on
-//!   every retry). Anything but a 2xx is retried with the queue's backoff, then dead-lettered
+//!   every retry). The secret is stored sealed with the key-encryption key and opened only
+//!   to sign, with the secret current at delivery ([`secret`]). Anything but a 2xx is retried with the queue's backoff, then dead-lettered
 //!   (`/api/v1/operations/jobs`). Delivery is at least once.
 //! - SSRF care: `https` only, to public addresses; the host is resolved at delivery and
 //!   every address it resolves to is checked, then the connection is pinned to them; no
 //!   redirects are followed. `webhook_allow_loopback` also allows loopback receivers (tests).
 
 pub mod model;
+pub mod secret;
 
 use crate::audit::{self, NewEntry};
 use crate::cases::repo::CaseRow;
@@ -26,7 +28,6 @@ use crate::kernel::{Error, Result, Timestamp, new_id};
 use crate::platform::{Ctx, Platform};
 use crate::run;
 use model::{Event, EventCase, EventType};
-use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::time::Duration;
@@ -148,10 +149,14 @@ async fn list_of(tx: &mut Tx, kind: &str, owner: &str) -> Result<Vec<Row>> {
         .await)?)
 }
 
-fn new_secret() -> String {
-    let mut b = [0u8; 32];
-    rand::rng().fill_bytes(&mut b);
-    format!("whsec_{}", hex::encode(b))
+/// Whether `me` may manage this webhook: its owner, or an administrator of the owning
+/// organisation.
+async fn may_manage(tx: &mut Tx, me: &str, h: &Row) -> Result<bool> {
+    Ok(if h.owner_kind == "professional" {
+        h.owner_id == me
+    } else {
+        dir::admin_of(tx, me).await?.contains(&h.owner_id)
+    })
 }
 
 /// Queues one delivery per webhook subscribed to this case's `kind` of event, in the
@@ -281,6 +286,10 @@ async fn send(p: &Platform, hook: &Row, event: &Event) -> Result<u16, JobError> 
         .user_agent("Consilium-Webhooks/1")
         .build()
         .map_err(|e| JobError::Retry(format!("HTTP client: {e}")))?;
+    // The secret in force now (a rotation since the event was queued applies).
+    let secret = p
+        .open_webhook_secret(&hook.id, &hook.secret)
+        .map_err(|e| JobError::Retry(format!("cannot open the webhook's secret: {e}")))?;
     let body = model::body(event, &p.mailer.case_link(&event.case.id));
     let t = p.now().micros().div_euclid(1_000_000);
     let answer = client
@@ -290,7 +299,7 @@ async fn send(p: &Platform, hook: &Row, event: &Event) -> Result<u16, JobError> 
         .header(model::DELIVERY_HEADER, &event.id)
         .header(
             model::SIGNATURE_HEADER,
-            model::signature_header(&hook.secret, t, &body),
+            model::signature_header(&secret, t, &body),
         )
         .body(body)
         .send()
@@ -350,19 +359,21 @@ impl Platform {
         };
         if list_of(&mut tx, owner_kind, owner_id).await?.len() as i64 >= MAX_PER_OWNER {
             tx.rollback().await?;
+            const _: () = assert!(MAX_PER_OWNER == 10, "say so in the message");
             return Err(Error::conflict(
-                format!("at most {MAX_PER_OWNER} webhooks each: delete one first"),
+                "at most 10 webhooks each: delete one first",
                 None,
             ));
         }
         let now = self.now();
-        let secret = new_secret();
+        let secret = secret::new_secret();
+        let id = new_id();
         let row = Row {
-            id: new_id(),
+            secret: self.seal_webhook_secret(&id, &secret),
+            id,
             owner_kind: owner_kind.into(),
             owner_id: owner_id.into(),
             url,
-            secret: secret.clone(),
             events: serde_json::to_string(&events.iter().map(|e| e.as_str()).collect::<Vec<_>>())
                 .map_err(Error::internal)?,
             created_at: now.micros(),
@@ -469,8 +480,7 @@ impl Platform {
         let me = ctx.actor.id().ok_or(Error::Unauthenticated)?.to_string();
         let mut tx = self.db.begin().await?;
         let allowed = match get(&mut tx, id).await? {
-            Some(h) if h.owner_kind == "professional" => h.owner_id == me,
-            Some(h) => dir::admin_of(&mut tx, &me).await?.contains(&h.owner_id),
+            Some(h) => may_manage(&mut tx, &me, &h).await?,
             None => false,
         };
         if !allowed {

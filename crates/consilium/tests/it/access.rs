@@ -987,8 +987,9 @@ const SECRET_FIELDS: [&str; 16] = [
 ];
 
 /// Every secret the database holds now (hashes of passwords and tokens, session and CSRF
-/// tokens, TOTP and webhook secrets, wrapped keys, OIDC nonces and verifiers), and the
-/// bearer tokens the test uses: an answer may carry none of them.
+/// tokens, TOTP and webhook secrets both as stored (sealed) and opened, wrapped keys, OIDC
+/// nonces and verifiers), and the bearer tokens the test uses: an answer may carry none of
+/// them.
 async fn secrets(app: &TestApp) -> std::collections::HashSet<String> {
     let sql = "SELECT hash FROM password_credentials
         UNION ALL SELECT token_hash FROM sessions
@@ -1008,6 +1009,22 @@ async fn secrets(app: &TestApp) -> std::collections::HashSet<String> {
         .unwrap()
         .into_iter()
         .collect();
+    // Sealed secrets (TOTP, webhooks) are looked for as what they seal, too.
+    let sealed: Vec<(String, String, String)> = crate::with_pool!(app.db(), |p| sqlx::query_as(
+        "SELECT 'webhook', id, secret FROM webhooks
+         UNION ALL SELECT 'totp', professional_id, secret FROM totp_credentials"
+    )
+    .fetch_all(p)
+    .await)
+    .unwrap();
+    for (kind, owner, stored) in sealed {
+        let plain = if kind == "webhook" {
+            app.platform.open_webhook_secret(&owner, &stored)
+        } else {
+            app.platform.open_totp_secret(&owner, &stored)
+        };
+        out.insert(plain.expect("a sealed secret opens"));
+    }
     out.extend(
         [
             MARTIN, PETIT, MOREAU, LEFEBVRE, ROUX, FONTAINE, BERNARD, GARNIER, OTHER_ORG,

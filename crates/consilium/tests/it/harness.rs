@@ -216,6 +216,23 @@ impl TestApp {
         &self.platform.db
     }
 
+    /// The configuration of another instance on this test's database and data folder (same
+    /// key file), as a restart or an upgrade would start with; jobs off, cheap hashes.
+    pub fn same_database_config(&self) -> Config {
+        Config {
+            data_dir: self._dir.path().to_path_buf(),
+            listen: "127.0.0.1:0".into(),
+            jobs_worker: false,
+            argon2_memory_kib: 256,
+            argon2_iterations: 1,
+            database_url: self
+                .pg_db
+                .as_ref()
+                .map(|name| format!("{}/{name}", pg_admin_url())),
+            ..Config::default()
+        }
+    }
+
     pub async fn call(
         &self,
         method: &str,

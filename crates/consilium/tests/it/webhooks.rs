@@ -364,3 +364,169 @@ both_with!(
         task.abort();
     }
 );
+
+/// What the database holds for a webhook's secret.
+async fn stored_secret(app: &crate::harness::TestApp, id: &str) -> String {
+    let sql = sqlx::AssertSqlSafe(format!("SELECT secret FROM webhooks WHERE id = '{id}'"));
+    crate::with_pool!(app.db(), |p| sqlx::query_scalar::<_, String>(sql)
+        .fetch_one(p)
+        .await)
+    .expect("the webhook's row")
+}
+
+/// Petit sends a new request to Roux and the queue runs: Petit's webhooks hear
+/// `case.submitted`. Returns the case's id and the instant of delivery (unix seconds).
+async fn new_event(app: &crate::harness::TestApp) -> (String, i64) {
+    let roux = app.me(ROUX).await;
+    let c = app
+        .submitted_case(PETIT, serde_json::json!({"expert_id": roux}))
+        .await;
+    app.run_jobs().await;
+    (
+        c["id"].as_str().expect("case id").to_string(),
+        app.platform.now().micros().div_euclid(1_000_000),
+    )
+}
+
+both_with!(
+    secrets_sealed_at_rest_through_restart_and_key_rotation,
+    |c: &mut consilium::config::Config| c.webhook_allow_loopback = true,
+    |app| {
+        app.seed_demo().await;
+        app.run_jobs().await;
+        let (rx, base, task) = Receiver::start().await;
+        let (s, created) = app
+            .post(
+                PETIT,
+                "/api/v1/me/webhooks",
+                json!({"url": format!("{base}/sealed")}),
+            )
+            .await;
+        assert_eq!(s, 201, "{created}");
+        let id = created["id"].as_str().unwrap().to_string();
+        let secret = created["secret"].as_str().unwrap().to_string();
+        let random = secret.trim_start_matches("whsec_").to_string();
+        assert_eq!(random.len(), 64);
+
+        // The database holds a sealed value, not the secret, nor its random part; nor does
+        // the audit log.
+        let stored = stored_secret(app, &id).await;
+        assert!(stored.starts_with("kek1:"), "{stored}");
+        assert_ne!(stored, secret);
+        assert!(!stored.contains(&random));
+        assert_eq!(
+            app.scalar(&format!(
+                "SELECT COUNT(*) FROM webhooks WHERE secret LIKE '%{random}%'"
+            ))
+            .await,
+            0
+        );
+        assert_eq!(
+            app.scalar(&format!(
+                "SELECT COUNT(*) FROM audit_log WHERE details LIKE '%{random}%'"
+            ))
+            .await,
+            0
+        );
+        // Deliveries are signed with the secret given at registration.
+        let (case, t) = new_event(app).await;
+        let got = rx.about("/sealed", &case);
+        assert_eq!(got.len(), 1);
+        assert!(signed(&got[0], &secret, t));
+
+        // A webhook registered by an earlier version, its secret stored in clear, keeps
+        // working; the next start seals it (an upgrade loses no webhook).
+        let petit = app.me(PETIT).await;
+        let legacy_id = consilium::kernel::new_id();
+        let legacy = "whsec_legacy0123456789abcdef0123456789abcdef";
+        app.exec(&format!(
+            "INSERT INTO webhooks (id, owner_kind, owner_id, url, secret, events, created_by, created_at)
+             VALUES ('{legacy_id}', 'professional', '{petit}', '{base}/legacy', '{legacy}', '[]', '{petit}', 1)"
+        ))
+        .await
+        .unwrap();
+        let (case, t) = new_event(app).await;
+        let got = rx.about("/legacy", &case);
+        assert_eq!(got.len(), 1);
+        assert!(signed(&got[0], legacy, t));
+        let mut config = app.same_database_config();
+        config.webhook_allow_loopback = true;
+        let restarted =
+            consilium::app::App::build_with_clock(config, std::sync::Arc::new(app.clock.clone()))
+                .await
+                .expect("the server starts again");
+        restarted.platform.db.close().await;
+        drop(restarted);
+        let sealed_legacy = stored_secret(app, &legacy_id).await;
+        assert!(sealed_legacy.starts_with("kek1:"), "{sealed_legacy}");
+        assert!(!sealed_legacy.contains("legacy0123"));
+        assert_eq!(app.audit_count("keys.reseal_webhooks", "success").await, 1);
+        assert_eq!(
+            app.scalar("SELECT COUNT(*) FROM audit_log WHERE details LIKE '%legacy0123%'")
+                .await,
+            0
+        );
+        let (case, t) = new_event(app).await;
+        assert!(signed(&rx.about("/legacy", &case)[0], legacy, t));
+        assert!(signed(&rx.about("/sealed", &case)[0], &secret, t));
+
+        // A sealed secret is bound to its webhook: copied onto another, it opens nowhere,
+        // and that webhook's delivery waits (retried) rather than sign with another's secret.
+        app.exec(&format!(
+            "UPDATE webhooks SET secret = '{sealed_legacy}' WHERE id = '{id}'"
+        ))
+        .await
+        .unwrap();
+        let (case, _) = new_event(app).await;
+        assert!(rx.about("/sealed", &case).is_empty());
+        assert_eq!(rx.about("/legacy", &case).len(), 1);
+        let (_, list) = app.get(PETIT, "/api/v1/me/webhooks").await;
+        let outcome = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|w| w["id"] == id.as_str())
+            .map(|w| w["last_outcome"].as_str().unwrap_or_default().to_string())
+            .unwrap_or_default();
+        assert!(
+            outcome.starts_with("cannot open the webhook's secret"),
+            "{outcome}"
+        );
+        app.exec(&format!(
+            "UPDATE webhooks SET secret = '{stored}' WHERE id = '{id}'"
+        ))
+        .await
+        .unwrap();
+        let t = {
+            app.advance(31).await;
+            app.platform.now().micros().div_euclid(1_000_000)
+        };
+        let late = rx.about("/sealed", &case);
+        assert_eq!(late.len(), 1, "the retry goes once the secret opens");
+        assert!(signed(&late[0], &secret, t));
+
+        // Key rotation reseals both under the new key and retires the old one; deliveries
+        // still verify with the secrets given at registration.
+        let r = app
+            .platform
+            .rotate_keys(&crate::harness::TestApp::system(), true, true)
+            .await
+            .unwrap();
+        assert_eq!(r.webhooks_resealed, 2, "{r:?}");
+        assert!(!r.retired.is_empty(), "{r:?}");
+        for h in [&id, &legacy_id] {
+            let s = stored_secret(app, h).await;
+            assert!(s.starts_with(&format!("kek1:{}:", r.current_key)), "{s}");
+        }
+        let (case, t) = new_event(app).await;
+        assert!(signed(&rx.about("/sealed", &case)[0], &secret, t));
+        assert!(signed(&rx.about("/legacy", &case)[0], legacy, t));
+        let again = app
+            .platform
+            .reseal_webhook_secrets(&crate::harness::TestApp::system())
+            .await
+            .unwrap();
+        assert_eq!(again, 0, "nothing left to seal");
+        task.abort();
+    }
+);
