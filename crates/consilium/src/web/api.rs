@@ -119,6 +119,7 @@ pub fn routes() -> Router<Arc<AppState>> {
             "/webhooks/{id}",
             axum::routing::delete(webhooks::delete_webhook),
         )
+        .route("/webhooks/{id}/secret", post(webhooks::rotate_secret))
         .route("/operations/jobs", get(operations::list_jobs))
         .route("/operations/jobs/{id}/retry", post(operations::retry_job))
         .route("/codes/professions", get(professions))

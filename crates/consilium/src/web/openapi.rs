@@ -111,7 +111,7 @@ impl Modify for Bearer {
         routing::delete_any_absence, routing::put_team_members, routing::put_team_policy,
         operations::list_jobs, operations::retry_job,
         webhooks::my_webhooks, webhooks::create_my_webhook, webhooks::org_webhooks,
-        webhooks::create_org_webhook, webhooks::delete_webhook,
+        webhooks::create_org_webhook, webhooks::rotate_secret, webhooks::delete_webhook,
     ),
     tags((name = "cases"), (name = "attachments"), (name = "patients"), (name = "directory"), (name = "codes"), (name = "account"), (name = "notifications"), (name = "billing"), (name = "reports"), (name = "routing"), (name = "operations"), (name = "webhooks"))
 )]

@@ -1,5 +1,5 @@
 //! Webhooks over HTTP: a professional's own (`/me/webhooks`), an organisation's (its
-//! administrators), and deletion (owner or administrator; anyone else 404).
+//! administrators), a new secret, and deletion (owner or administrator; anyone else 404).
 
 use super::AppState;
 use super::extract::{Auth, Call};
@@ -66,6 +66,22 @@ pub async fn create_org_webhook(
                 .await?,
         ),
     ))
+}
+
+/// Give a webhook a new signing secret, in this answer only: its owner, or an administrator
+/// of its organisation (others 404). The old secret stops at once: deliveries already
+/// queued, retries included, are signed when they are sent, with the secret in force then.
+/// No body. Not replayed with `Idempotency-Key` (the answer holds a secret, which is never
+/// stored in clear): a retry rotates again, and the last answer holds the secret in force.
+#[utoipa::path(post, path = "/api/v1/webhooks/{id}/secret", tag = "webhooks", security(("bearer" = [])),
+    params(("id" = String, Path, description = "webhook id")),
+    responses((status = 200, body = NewWebhook), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn rotate_secret(
+    State(s): S,
+    Auth(ctx): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<NewWebhook> {
+    Ok(Json(s.platform.rotate_webhook_secret(&ctx, &id).await?))
 }
 
 /// Delete a webhook: its owner, or an administrator of its organisation (others 404).

@@ -3,7 +3,7 @@
 //! - A professional registers a URL for the cases they send or hold
 //!   (`/api/v1/me/webhooks`); an organisation's administrator for the cases of its members
 //!   and of its teams (`/api/v1/directory/organisations/{id}/webhooks`). The secret is
-//!   generated here and shown once, at registration.
+//!   generated here and shown once, at registration (or when it is rotated).
 //! - A case change calls [`emit`] in its own transaction: one `webhook.deliver` job per
 //!   subscribed webhook, so an event is delivered iff its change committed.
 //! - The job POSTs the JSON body (the case's id, number, state and link: never patient

@@ -1,12 +1,18 @@
-//! Webhook signing secrets: generated here, shown once (at registration),
+//! Webhook signing secrets: generated here, shown once (at registration or rotation),
 //! stored sealed with the key-encryption key and bound to the webhook's id
 //! (`crate::sealing`), opened only by the delivery job to sign. Secrets stored in clear by
 //! an earlier version are still read, and sealed by the server at start and by
 //! `consilium keys rotate`, which also reseals those of older keys.
+//!
+//! Rotation replaces the secret at once: deliveries already queued are signed when they
+//! are sent, with the secret current then (the job reads it at delivery), so after a
+//! rotation every request, retries of earlier events included, carries the new secret's
+//! signature.
 
+use super::{NewWebhook, get, may_manage};
 use crate::audit::{self, NewEntry};
 use crate::db::Tx;
-use crate::kernel::Result;
+use crate::kernel::{Error, Result};
 use crate::platform::{Ctx, Platform};
 use crate::run;
 use crate::sealing::{Purpose, sealed_with};
@@ -116,5 +122,54 @@ impl Platform {
             .iter()
             .filter_map(|(_, s)| sealed_with(s).map(str::to_string))
             .collect())
+    }
+
+    /// Gives a webhook a new signing secret, returned this once; the old one stops at once
+    /// (deliveries still queued are signed with the new one when they are sent). Its owner,
+    /// or an administrator of the owning organisation; for anyone else it does not exist
+    /// (404, audited). The audit entry never holds the secret. Not replayed with an
+    /// `Idempotency-Key`: the answer would have to be stored, and the secret is never stored
+    /// in clear; a retry rotates again, and its answer holds the secret in force.
+    pub async fn rotate_webhook_secret(&self, ctx: &Ctx, id: &str) -> Result<NewWebhook> {
+        let me = ctx.actor.id().ok_or(Error::Unauthenticated)?.to_string();
+        let mut tx = self.db.begin().await?;
+        let row = match get(&mut tx, id).await? {
+            Some(h) if may_manage(&mut tx, &me, &h).await? => h,
+            _ => {
+                return self
+                    .deny(
+                        tx,
+                        ctx,
+                        NewEntry::denied("webhook.rotate_secret", "webhook", id),
+                        Error::NotFound,
+                    )
+                    .await;
+            }
+        };
+        let secret = new_secret();
+        let sealed = self.seal_webhook_secret(&row.id, &secret);
+        if !replace_secret(&mut tx, &row.id, &row.secret, &sealed).await? {
+            tx.rollback().await?;
+            return Err(Error::conflict(
+                "the secret changed meanwhile: try again",
+                None,
+            ));
+        }
+        audit::append(
+            &mut tx,
+            self.now(),
+            &ctx.actor,
+            &[
+                NewEntry::success("webhook.rotate_secret", "webhook", &row.id).with(json!({
+                    "owner_kind": row.owner_kind, "owner_id": row.owner_id, "url": row.url
+                })),
+            ],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(NewWebhook {
+            webhook: row.view(),
+            secret,
+        })
     }
 }

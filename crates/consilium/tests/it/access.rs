@@ -966,7 +966,8 @@ const IDENTITY_FIELDS: [&str; 14] = [
 ];
 
 /// Fields that would carry a secret of the platform: in no answer, to anyone. (`secret` and
-/// `token` are allowed once: in the answer that creates a webhook or a personal token.)
+/// `token` are allowed once: in the answer that creates a webhook (or gives it a new secret)
+/// or a personal token.)
 const SECRET_FIELDS: [&str; 16] = [
     "password",
     "password_hash",
@@ -1092,7 +1093,8 @@ fn check_answer(
         errs.push(format!("{label}: the answer carries a secret: {leaked:?}"));
     }
     let creates_secret = (
-        row.method == "POST" && row.path.ends_with("/webhooks"),
+        row.method == "POST"
+            && (row.path.ends_with("/webhooks") || row.path == "/api/v1/webhooks/{id}/secret"),
         row.method == "POST" && row.path == "/api/v1/me/tokens",
     );
     let bad_keys: BTreeSet<&String> = keys

@@ -530,3 +530,112 @@ both_with!(
         task.abort();
     }
 );
+
+both_with!(
+    secret_rotated_without_deleting_the_webhook,
+    |c: &mut consilium::config::Config| c.webhook_allow_loopback = true,
+    |app| {
+        app.seed_demo().await;
+        app.run_jobs().await;
+        let (rx, base, task) = Receiver::start().await;
+        let (s, created) = app
+            .post(
+                PETIT,
+                "/api/v1/me/webhooks",
+                json!({"url": format!("{base}/rot"), "events": ["case.submitted"]}),
+            )
+            .await;
+        assert_eq!(s, 201, "{created}");
+        let id = created["id"].as_str().unwrap().to_string();
+        let old = created["secret"].as_str().unwrap().to_string();
+        let path = format!("/api/v1/webhooks/{id}/secret");
+
+        // An event queued before the rotation, its first attempt refused by the receiver.
+        rx.fail("/rot", &[500]);
+        let (first, _) = new_event(app).await;
+        assert_eq!(rx.about("/rot", &first).len(), 1);
+
+        // Someone else: 404 (audited), unknown id 404, a read-only token 403; nothing changes.
+        let stored = stored_secret(app, &id).await;
+        let (s, _) = app.post(ROUX, &path, json!({})).await;
+        assert_eq!(s, 404);
+        let (s, _) = app
+            .post(PETIT, "/api/v1/webhooks/nope/secret", json!({}))
+            .await;
+        assert_eq!(s, 404);
+        let (s, t) = app
+            .post(
+                PETIT,
+                "/api/v1/me/tokens",
+                json!({"label": "lecture", "scope": "read", "days": 1}),
+            )
+            .await;
+        assert_eq!(s, 201, "{t}");
+        let (s, _) = app
+            .post(t["token"].as_str().unwrap(), &path, json!({}))
+            .await;
+        assert_eq!(s, 403);
+        assert_eq!(stored_secret(app, &id).await, stored);
+        assert_eq!(app.audit_count("webhook.rotate_secret", "denied").await, 2);
+        assert_eq!(app.audit_count("webhook.rotate_secret", "success").await, 0);
+
+        // The owner rotates: a new secret, shown once; the same webhook (id, URL, events,
+        // creation date).
+        let (s, rotated) = app.post(PETIT, &path, json!({})).await;
+        assert_eq!(s, 200, "{rotated}");
+        let new = rotated["secret"].as_str().unwrap().to_string();
+        assert!(new.starts_with("whsec_") && new != old);
+        for f in ["id", "url", "events", "created_at", "owner_id"] {
+            assert_eq!(rotated[f], created[f], "{f}");
+        }
+        let (_, list) = app.get(PETIT, "/api/v1/me/webhooks").await;
+        assert_eq!(list.as_array().unwrap().len(), 1);
+        assert!(list[0].get("secret").is_none());
+        assert_eq!(app.audit_count("webhook.rotate_secret", "success").await, 1);
+        let random = new.trim_start_matches("whsec_");
+        for sql in [
+            format!("SELECT COUNT(*) FROM webhooks WHERE secret LIKE '%{random}%'"),
+            format!("SELECT COUNT(*) FROM audit_log WHERE details LIKE '%{random}%'"),
+        ] {
+            assert_eq!(app.scalar(&sql).await, 0, "{sql}");
+        }
+        assert!(stored_secret(app, &id).await.starts_with("kek1:"));
+
+        // The retry of the event queued before is signed with the secret in force when it
+        // is sent: the new one.
+        app.advance(31).await;
+        let t1 = app.platform.now().micros().div_euclid(1_000_000);
+        let retried = rx.about("/rot", &first);
+        assert_eq!(retried.len(), 2);
+        assert_eq!(retried[1].answered, 200);
+        assert!(signed(&retried[1], &new, t1));
+        assert!(!signed(&retried[1], &old, t1));
+        let (next, t2) = new_event(app).await;
+        let got = rx.about("/rot", &next);
+        assert!(signed(&got[0], &new, t2));
+        assert!(!signed(&got[0], &old, t2));
+
+        // An Idempotency-Key does not replay the answer (it would have to store the secret):
+        // each call rotates, and the last answer holds the secret in force; no answer with a
+        // secret is stored.
+        let (s, a) = app
+            .call("POST", Some(PETIT), &path, None, Some("rot-1"))
+            .await;
+        assert_eq!(s, 200, "{a}");
+        let (s, b) = app
+            .call("POST", Some(PETIT), &path, None, Some("rot-1"))
+            .await;
+        assert_eq!(s, 200, "{b}");
+        let last = b["secret"].as_str().unwrap().to_string();
+        assert_ne!(a["secret"], b["secret"]);
+        assert_eq!(
+            app.scalar("SELECT COUNT(*) FROM idempotency_keys WHERE body LIKE '%whsec_%'")
+                .await,
+            0
+        );
+        let (next, t3) = new_event(app).await;
+        assert!(signed(&rx.about("/rot", &next)[0], &last, t3));
+        assert_eq!(app.audit_count("webhook.rotate_secret", "success").await, 3);
+        task.abort();
+    }
+);
