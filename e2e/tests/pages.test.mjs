@@ -99,6 +99,22 @@ test("hostile text in every free-text field, written through the interface", asy
   await e.locator("form[action$='/do/decline'] button").click();
   await e.waitForURL(/done=declined/);
 
+  // A webhook of the nurse's, registered through its page with a hostile address: refused
+  // with a French sentence (what was typed comes back as text), then one whose path carries
+  // markup (percent-encoded by the URL parser). Registered last: no case event reaches it.
+  await n.goto("/auth/sessions");
+  await n.getByRole("link", { name: "Mes webhooks" }).click();
+  await n.waitForURL(/\/me\/webhooks$/);
+  await n.fill("#wh-url", `https://x.invalid/${HOSTILE[0]}`.replace("https", "http"));
+  await n.getByRole("button", { name: "Ajouter un webhook" }).click();
+  assert.match(await n.locator(".error[role=alert]").textContent(), /doit utiliser https/);
+  assert.equal(await n.locator("#wh-url").inputValue(), `http://x.invalid/${HOSTILE[0]}`);
+  await n.fill("#wh-url", `https://logiciel-cabinet.invalid/${HOSTILE[2]}`);
+  await n.check("input[name=events][value='case.answered']");
+  await n.getByRole("button", { name: "Ajouter un webhook" }).click();
+  await n.getByText("Copiez ce secret maintenant").waitFor();
+  assert.match(await n.locator("#wh-secret").inputValue(), /^whsec_[0-9a-f]{64}$/);
+
   // The hostile text is shown as text.
   await n.goto(`/cases/${caseId}`);
   const body = await n.locator("main").textContent();
@@ -110,10 +126,10 @@ test("hostile text in every free-text field, written through the interface", asy
 });
 
 const ROLES = [
-  { who: "Petit", role: "requester", pages: ["/cases?view=requested", "/cases/new", "/notifications", "CASE", "DECLINED"] },
+  { who: "Petit", role: "requester", pages: ["/cases?view=requested", "/cases/new", "/notifications", "/me/webhooks", "CASE", "DECLINED"] },
   { who: "Roux", role: "expert", pages: ["/cases?view=mine", "/me/availability", "/me/templates", "/cases?view=pool", "/cases?view=due", "/billing", "/notifications", "CASE", "DECLINED"] },
   { who: "Lefebvre", role: "assigner", pages: ["/cases?view=mine", "/cases?view=team", "BOARD", "SETTINGS", "/admin/teams", "/notifications"] },
-  { who: "Martin", role: "admin", pages: ["/cases?view=requested", "/admin/members", "/admin/teams", "/admin/audit", "/admin/audit?action=case.&outcome=denied", "/admin/activity", "/cases/new"] },
+  { who: "Martin", role: "admin", pages: ["/cases?view=requested", "/admin/members", "/admin/teams", "/admin/audit", "/admin/audit?action=case.&outcome=denied", "/admin/activity", "/admin/webhooks", "/cases/new"] },
 ];
 
 test("every main page for every role: no script runs, accessible, screenshotted", async () => {
@@ -144,6 +160,47 @@ test("every main page for every role: no script runs, accessible, screenshotted"
     await s.ctx.close();
   }
   saveJson("pages-report.json", report);
+});
+
+test("webhooks: an administrator registers one for the organisation, copies the secret, gives it a new one, deletes it", async () => {
+  const s = await signIn(browser, server.url, "Martin");
+  const p = s.page;
+  await p.goto("/cases");
+  await p.locator("header nav").getByRole("link", { name: "Webhooks" }).click();
+  await p.waitForURL(/\/admin\/webhooks$/);
+  await p.fill("#wh-url", "https://logiciel-msp.invalid/consilium");
+  await p.check("input[name=events][value='case.submitted']");
+  await p.check("input[name=events][value='report.signed']");
+  await p.getByRole("button", { name: "Ajouter un webhook" }).click();
+  const first = await p.locator("#wh-secret").inputValue();
+  assert.match(first, /^whsec_[0-9a-f]{64}$/);
+  assert.deepEqual(await axe(p), [], "the secret page passes axe");
+  await shot(p, "admin-webhook-secret");
+  await p.getByRole("link", { name: /J'ai copié le secret/ }).click();
+  await p.waitForURL(/\/admin\/webhooks$/);
+  const row = p.locator("tr", { hasText: "logiciel-msp.invalid" });
+  assert.match(await row.textContent(), /Demande envoyée, Compte rendu signé/);
+  assert.match(await row.textContent(), /Aucun envoi pour l'instant/);
+  assert.ok(!(await p.content()).includes(first), "the secret is never shown again");
+
+  // A new secret, behind its disclosure.
+  await row.locator("summary", { hasText: "Nouveau secret" }).click();
+  await row.getByRole("button", { name: "Remplacer le secret" }).click();
+  await p.getByText("Nouveau secret créé").waitFor();
+  const second = await p.locator("#wh-secret").inputValue();
+  assert.match(second, /^whsec_[0-9a-f]{64}$/);
+  assert.notEqual(second, first);
+
+  // Deleted, after its confirmation.
+  await p.goto("/admin/webhooks");
+  const again = p.locator("tr", { hasText: "logiciel-msp.invalid" });
+  await again.locator("summary", { hasText: "Supprimer" }).click();
+  await again.getByRole("button", { name: "Supprimer définitivement ce webhook" }).click();
+  await p.waitForURL(/done=webhook_deleted/);
+  await p.getByText("Webhook supprimé.").waitFor();
+  assert.equal(await p.locator("tr", { hasText: "logiciel-msp.invalid" }).count(), 0);
+  assert.deepEqual(await s.wires.check(), [], "no dialog, no script error, no CSP violation");
+  await s.ctx.close();
 });
 
 test("the demo sign-in page lists the accounts and passes axe", async () => {

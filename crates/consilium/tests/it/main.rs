@@ -29,3 +29,4 @@ mod smtp;
 mod teams;
 mod ui;
 mod webhooks;
+mod webhooks_ui;

@@ -16,22 +16,22 @@ const ROUX: &str = "csl_demo_roux";
 
 /// One request the receiver got.
 #[derive(Debug, Clone)]
-struct Received {
-    path: String,
-    headers: HeaderMap,
-    body: String,
-    answered: u16,
+pub(crate) struct Received {
+    pub(crate) path: String,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: String,
+    pub(crate) answered: u16,
 }
 
 impl Received {
-    fn header(&self, name: &str) -> String {
+    pub(crate) fn header(&self, name: &str) -> String {
         self.headers
             .get(name)
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_string()
     }
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_str(&self.body).expect("a JSON body")
     }
 }
@@ -39,13 +39,13 @@ impl Received {
 /// A receiver on 127.0.0.1: each path answers from its script (500s first, then 200), or
 /// 200 when it has none.
 #[derive(Clone, Default)]
-struct Receiver {
+pub(crate) struct Receiver {
     got: Arc<Mutex<Vec<Received>>>,
     script: Arc<Mutex<HashMap<String, Vec<u16>>>>,
 }
 
 impl Receiver {
-    async fn start() -> (Receiver, String, tokio::task::JoinHandle<()>) {
+    pub(crate) async fn start() -> (Receiver, String, tokio::task::JoinHandle<()>) {
         let r = Receiver::default();
         let state = r.clone();
         let app = axum::Router::new().fallback(
@@ -77,13 +77,13 @@ impl Receiver {
         });
         (r, base, task)
     }
-    fn fail(&self, path: &str, statuses: &[u16]) {
+    pub(crate) fn fail(&self, path: &str, statuses: &[u16]) {
         self.script
             .lock()
             .unwrap()
             .insert(path.to_string(), statuses.to_vec());
     }
-    fn at(&self, path: &str) -> Vec<Received> {
+    pub(crate) fn at(&self, path: &str) -> Vec<Received> {
         self.got
             .lock()
             .unwrap()
@@ -93,18 +93,18 @@ impl Receiver {
             .collect()
     }
     /// What `path` got about case `id`.
-    fn about(&self, path: &str, id: &str) -> Vec<Received> {
+    pub(crate) fn about(&self, path: &str, id: &str) -> Vec<Received> {
         self.at(path)
             .into_iter()
             .filter(|r| r.json()["case"]["id"] == id)
             .collect()
     }
-    fn all(&self) -> Vec<Received> {
+    pub(crate) fn all(&self) -> Vec<Received> {
         self.got.lock().unwrap().clone()
     }
 }
 
-fn signed(r: &Received, secret: &str, now_s: i64) -> bool {
+pub(crate) fn signed(r: &Received, secret: &str, now_s: i64) -> bool {
     verify(
         secret,
         &r.header("consilium-signature"),
@@ -366,7 +366,7 @@ both_with!(
 );
 
 /// What the database holds for a webhook's secret.
-async fn stored_secret(app: &crate::harness::TestApp, id: &str) -> String {
+pub(crate) async fn stored_secret(app: &crate::harness::TestApp, id: &str) -> String {
     let sql = sqlx::AssertSqlSafe(format!("SELECT secret FROM webhooks WHERE id = '{id}'"));
     crate::with_pool!(app.db(), |p| sqlx::query_scalar::<_, String>(sql)
         .fetch_one(p)
@@ -376,7 +376,7 @@ async fn stored_secret(app: &crate::harness::TestApp, id: &str) -> String {
 
 /// Petit sends a new request to Roux and the queue runs: Petit's webhooks hear
 /// `case.submitted`. Returns the case's id and the instant of delivery (unix seconds).
-async fn new_event(app: &crate::harness::TestApp) -> (String, i64) {
+pub(crate) async fn new_event(app: &crate::harness::TestApp) -> (String, i64) {
     let roux = app.me(ROUX).await;
     let c = app
         .submitted_case(PETIT, serde_json::json!({"expert_id": roux}))

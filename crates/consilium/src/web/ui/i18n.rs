@@ -50,6 +50,41 @@ pub fn message(lang: Lang, msg: &str) -> &str {
 /// The field messages users of the web forms meet, in French.
 const MESSAGES: &[(&str, &str)] = &[
     (
+        "at most 10 webhooks each: delete one first",
+        "10 webhooks au plus : supprimez-en un d'abord",
+    ),
+    ("has no host", "n'a pas de nom d'hôte"),
+    (
+        "is not a URL",
+        "n'est pas une adresse web valide (https://…)",
+    ),
+    ("must be an https URL", "doit commencer par https://"),
+    (
+        "must not carry credentials (the signature authenticates us)",
+        "ne doit contenir ni identifiant ni mot de passe (la signature suffit)",
+    ),
+    (
+        "must not have a fragment",
+        "ne doit pas contenir de fragment (#…)",
+    ),
+    ("must use https", "doit utiliser https"),
+    (
+        "needs a fully qualified host name",
+        "demande un nom d'hôte complet (par exemple logiciel.exemple.fr)",
+    ),
+    (
+        "points to a private or reserved address",
+        "désigne une adresse privée ou réservée, ce qui est refusé",
+    ),
+    (
+        "points to this machine (loopback), which is refused",
+        "désigne cette machine (loopback), ce qui est refusé",
+    ),
+    (
+        "the secret changed meanwhile: try again",
+        "le secret a changé entre-temps : recommencez",
+    ),
+    (
         "a time HH:MM from 00:00 to 23:59",
         "une heure HH:MM de 00:00 à 23:59",
     ),
@@ -474,6 +509,11 @@ pub static WORDS: &[(&str, &str, &str)] = &[
     ),
     ("done_uploaded", "Fichiers ajoutés.", "Files added."),
     (
+        "done_webhook_deleted",
+        "Webhook supprimé.",
+        "Webhook deleted.",
+    ),
+    (
         "done_weekly_saved",
         "Garde hebdomadaire enregistrée.",
         "Weekly on-call saved.",
@@ -609,6 +649,51 @@ pub static WORDS: &[(&str, &str, &str)] = &[
     ),
     ("ev_route", "orientation automatique", "automatic routing"),
     ("ev_submit", "a envoyé la demande", "sent the request"),
+    (
+        "event_case_accepted",
+        "Demande acceptée",
+        "Request accepted",
+    ),
+    ("event_case_answered", "Avis rendu", "Opinion given"),
+    (
+        "event_case_assigned",
+        "Demande attribuée",
+        "Request assigned",
+    ),
+    (
+        "event_case_cancelled",
+        "Demande annulée",
+        "Request cancelled",
+    ),
+    ("event_case_closed", "Demande close", "Request closed"),
+    ("event_case_declined", "Demande refusée", "Request declined"),
+    (
+        "event_case_expired",
+        "Délai dépassé (demande expirée)",
+        "Deadline passed (request expired)",
+    ),
+    (
+        "event_case_forwarded",
+        "Demande transférée",
+        "Request forwarded",
+    ),
+    (
+        "event_case_info_provided",
+        "Complément apporté",
+        "Information provided",
+    ),
+    (
+        "event_case_info_requested",
+        "Complément demandé",
+        "Information requested",
+    ),
+    (
+        "event_case_routed",
+        "Étape de répartition (proposée à un membre, remise au régulateur)",
+        "Routing step (offered to a member, handed to the assigner)",
+    ),
+    ("event_case_submitted", "Demande envoyée", "Request sent"),
+    ("event_report_signed", "Compte rendu signé", "Report signed"),
     ("everywhere", "Toutes équipes", "All teams"),
     ("expert", "Expert", "Expert"),
     ("experts", "Experts", "Experts"),
@@ -625,6 +710,7 @@ pub static WORDS: &[(&str, &str, &str)] = &[
     ("f_delegate_id", "Remplaçant", "Delegate"),
     ("f_departements", "Départements", "Départements"),
     ("f_end", "Fin", "End"),
+    ("f_events", "Événements", "Events"),
     ("f_expert_id", "Expert", "Expert"),
     ("f_from", "Début", "Start"),
     ("f_given_names", "Prénoms", "Given names"),
@@ -651,6 +737,7 @@ pub static WORDS: &[(&str, &str, &str)] = &[
     ("f_text", "Texte", "Text"),
     ("f_title", "Titre", "Title"),
     ("f_to", "Fin", "End"),
+    ("f_url", "Adresse (URL)", "Address (URL)"),
     (
         "files_hint",
         "Glissez-déposez ou choisissez des fichiers ; sur téléphone, prenez une photo. Les métadonnées (GPS) sont retirées.",
@@ -871,6 +958,11 @@ pub static WORDS: &[(&str, &str, &str)] = &[
         "no_template",
         "Aucun modèle enregistré.",
         "No template saved.",
+    ),
+    (
+        "no_webhook",
+        "Aucun webhook pour l'instant.",
+        "No webhook yet.",
     ),
     (
         "no_weekly_rota",
@@ -1195,6 +1287,118 @@ pub static WORDS: &[(&str, &str, &str)] = &[
         "Une consultation est nécessaire",
         "A visit is needed",
     ),
+    ("webhook_add", "Ajouter un webhook", "Add a webhook"),
+    ("webhook_all_events", "Tous les événements", "Every event"),
+    (
+        "webhook_copied_back",
+        "J'ai copié le secret — retour aux webhooks",
+        "I have copied the secret — back to the webhooks",
+    ),
+    (
+        "webhook_copy_now",
+        "Copiez ce secret maintenant",
+        "Copy this secret now",
+    ),
+    (
+        "webhook_copy_now_text",
+        "Il ne sera plus jamais affiché : Consilium le garde chiffré et ne peut pas vous le montrer à nouveau. Collez-le dans le logiciel qui reçoit les événements. Perdu, il se remplace par un nouveau secret.",
+        "It will never be shown again: Consilium keeps it encrypted and cannot show it to you again. Paste it into the software that receives the events. If it is lost, replace it with a new secret.",
+    ),
+    ("webhook_created", "Créé le", "Created"),
+    (
+        "webhook_created_notice",
+        "Webhook enregistré.",
+        "Webhook registered.",
+    ),
+    (
+        "webhook_delete_confirm",
+        "Supprimer définitivement ce webhook",
+        "Delete this webhook for good",
+    ),
+    (
+        "webhook_delete_warning",
+        "Plus aucun événement ne sera envoyé à cette adresse, pas même ceux en attente.",
+        "No more events will be sent to this address, not even those waiting.",
+    ),
+    ("webhook_delivered", "Distribué", "Delivered"),
+    ("webhook_events", "Événements", "Events"),
+    (
+        "webhook_events_hint",
+        "Aucune case cochée : tous les événements.",
+        "None ticked: every event.",
+    ),
+    ("webhook_failed", "Échec", "Failed"),
+    ("webhook_last_delivery", "Dernier envoi", "Last delivery"),
+    (
+        "webhook_limit",
+        "10 webhooks au plus : supprimez-en un pour en ajouter un autre.",
+        "At most 10 webhooks: delete one to add another.",
+    ),
+    (
+        "webhook_never",
+        "Aucun envoi pour l'instant",
+        "Nothing sent yet",
+    ),
+    ("webhook_new_secret", "Nouveau secret", "New secret"),
+    (
+        "webhook_new_secret_confirm",
+        "Remplacer le secret",
+        "Replace the secret",
+    ),
+    (
+        "webhook_new_secret_warning",
+        "L'ancien secret cesse aussitôt de valoir : les envois, même ceux déjà en attente, seront signés avec le nouveau. Mettez ensuite à jour le logiciel qui les reçoit.",
+        "The old secret stops at once: deliveries, even those already waiting, will be signed with the new one. Then update the software that receives them.",
+    ),
+    (
+        "webhook_rotated_notice",
+        "Nouveau secret créé. L'ancien ne vaut plus : les envois, même ceux déjà en attente, sont désormais signés avec celui-ci.",
+        "New secret created. The old one no longer works: deliveries, even those already waiting, are now signed with this one.",
+    ),
+    ("webhook_secret", "Secret de signature", "Signing secret"),
+    (
+        "webhook_secret_title",
+        "Secret du webhook",
+        "Webhook secret",
+    ),
+    (
+        "webhook_signature_hint",
+        "Chaque envoi porte l'en-tête Consilium-Signature: t=<secondes>,v1=<HMAC-SHA256 en hexadécimal de « t.corps » avec ce secret>. Vérifiez-la et refusez un t de plus de quelques minutes.",
+        "Each delivery carries the header Consilium-Signature: t=<seconds>,v1=<hex HMAC-SHA256 of \"t.body\" with this secret>. Check it and refuse a t older than a few minutes.",
+    ),
+    ("webhook_url", "Adresse (URL)", "Address (URL)"),
+    (
+        "webhook_url_hint",
+        "En https, vers une adresse publique (les réseaux privés sont refusés).",
+        "https, to a public address (private networks are refused).",
+    ),
+    ("webhooks", "Webhooks", "Webhooks"),
+    (
+        "webhooks_caption",
+        "Adresses qui reçoivent les événements des demandes",
+        "Addresses that receive the requests' events",
+    ),
+    (
+        "webhooks_hint",
+        "Chaque événement envoie le numéro, l'état et le lien de la demande, jamais de données du patient, signé avec le secret du webhook.",
+        "Each event sends the request's number, state and link, never patient data, signed with the webhook's secret.",
+    ),
+    ("webhooks_mine", "Mes webhooks", "My webhooks"),
+    (
+        "webhooks_mine_hint",
+        "Vos logiciels (logiciel de cabinet, agenda…) sont prévenus de ce qui arrive aux demandes que vous envoyez ou que vous traitez.",
+        "Your software (practice software, calendar…) is told what happens to the requests you send or handle.",
+    ),
+    (
+        "webhooks_org",
+        "Webhooks de l'organisation",
+        "The organisation's webhooks",
+    ),
+    (
+        "webhooks_org_hint",
+        "Les logiciels de l'organisation sont prévenus de ce qui arrive aux demandes de ses membres et de ses équipes.",
+        "The organisation's software is told what happens to the requests of its members and teams.",
+    ),
     ("weekday", "Jour", "Day"),
     ("weekly_rota", "Garde hebdomadaire", "Weekly on-call"),
     (
@@ -1283,6 +1487,11 @@ mod tests {
         for d in crate::routing::weekly::Day::ALL {
             if t(Lang::Fr, &format!("day_{}", d.as_str())).is_empty() {
                 missing.push(d.as_str().into());
+            }
+        }
+        for e in crate::webhooks::model::EventType::ALL {
+            if super::super::webhooks::event_label(Lang::En, e).is_empty() {
+                missing.push(e.as_str().into());
             }
         }
         for k in ["self_service", "moderated", "auto_assign", "hybrid"] {

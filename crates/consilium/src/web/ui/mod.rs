@@ -17,6 +17,7 @@ pub mod my_templates;
 pub mod new_request;
 pub mod team_settings;
 pub mod teams;
+pub mod webhooks;
 
 use super::AppState;
 use super::extract::{SESSION_COOKIE, cookie};
@@ -85,6 +86,16 @@ pub fn routes() -> Router<Arc<AppState>> {
         )
         .route("/admin/members/{id}/{action}", post(admin::member_action))
         .route("/admin/activity", get(admin::activity_page))
+        .route(
+            "/me/webhooks",
+            get(webhooks::my_page).post(webhooks::my_create),
+        )
+        .route("/me/webhooks/{id}/{action}", post(webhooks::my_action))
+        .route(
+            "/admin/webhooks",
+            get(webhooks::org_page).post(webhooks::org_create),
+        )
+        .route("/admin/webhooks/{id}/{action}", post(webhooks::org_action))
         .route("/patient-information", get(new_request::information_sheet))
 }
 
@@ -338,7 +349,9 @@ pub fn error_text(lang: Lang, e: &Error) -> String {
                 .collect();
             format!("{} {}", t("err_invalid"), details.join(" ; "))
         }
-        Error::Conflict { message, .. } => format!("{} ({message})", t("err_conflict")),
+        Error::Conflict { message, .. } => {
+            format!("{} ({})", t("err_conflict"), i18n::message(lang, message))
+        }
         Error::TooLarge(m) => format!("{} ({m})", t("err_too_large")),
         Error::UnsupportedType(m) => format!("{} ({m})", t("err_type")),
         Error::Gone(_) => t("err_gone").to_string(),
