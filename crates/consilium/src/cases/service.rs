@@ -1551,8 +1551,8 @@ impl Platform {
     }
 
     /// Several lists read in one transaction, with one `case.list` audit entry naming every
-    /// case listed (the web inbox reads its tabs this way: one commit instead of one per
-    /// tab). The lists come back in the order of the queries.
+    /// case listed (one commit instead of one per list). The lists come back in the order
+    /// of the queries. (The web list page reads one list and counts the others.)
     pub async fn list_cases_many(
         &self,
         ctx: &Ctx,
