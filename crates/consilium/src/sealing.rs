@@ -8,10 +8,17 @@
 //! attachment store (hence without keys); it is still read, and sealed by the server at
 //! start and by `consilium keys rotate`.
 
+use crate::audit::{self, NewEntry};
+use crate::db::Tx;
 use crate::kernel::{Error, Result};
-use crate::platform::Platform;
+use crate::platform::{Ctx, Platform};
+use crate::run;
+use std::collections::BTreeSet;
 
 const SEALED: &str = "kek1:";
+
+/// Secrets resealed per transaction.
+const BATCH: usize = 200;
 
 /// What a sealed secret is for (part of what it is bound to).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +42,53 @@ impl Purpose {
             Purpose::Webhook => "webhook secret",
         }
     }
+    /// Where these secrets are stored: the table and its owner column (the secret is in
+    /// its `secret` column).
+    fn table(self) -> (&'static str, &'static str) {
+        match self {
+            Purpose::Totp => ("totp_credentials", "professional_id"),
+            Purpose::Webhook => ("webhooks", "id"),
+        }
+    }
+    /// The audit action of a reseal batch, and the name of its count.
+    fn reseal_audit(self) -> (&'static str, &'static str) {
+        match self {
+            Purpose::Totp => ("keys.reseal_totp", "totp_secrets"),
+            Purpose::Webhook => ("keys.reseal_webhooks", "webhook_secrets"),
+        }
+    }
+}
+
+/// Every stored secret of a purpose: (owner, stored value).
+async fn stored_secrets(tx: &mut Tx, purpose: Purpose) -> Result<Vec<(String, String)>> {
+    let (table, owner) = purpose.table();
+    let sql = format!("SELECT {owner}, secret FROM {table} ORDER BY {owner}");
+    Ok(run!(tx, |c| sqlx::query_as::<_, (String, String)>(
+        sqlx::AssertSqlSafe(sql.clone())
+    )
+    .fetch_all(c)
+    .await)?)
+}
+
+/// Replaces a stored secret by `new`, only if it is still `old` (not changed meanwhile by
+/// a new enrolment or a rotation). True when replaced.
+pub async fn replace_stored(
+    tx: &mut Tx,
+    purpose: Purpose,
+    owner_id: &str,
+    old: &str,
+    new: &str,
+) -> Result<bool> {
+    let (table, owner) = purpose.table();
+    let sql = format!("UPDATE {table} SET secret = $3 WHERE {owner} = $1 AND secret = $2");
+    let n = run!(tx, |c| sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+        .bind(owner_id)
+        .bind(old)
+        .bind(new)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(n == 1)
 }
 
 /// The associated data a secret is sealed with.
@@ -88,6 +142,72 @@ impl Platform {
             .open(sealed, &context(purpose, owner_id, id))
             .map_err(|e| Error::internal(format!("{} of {owner_id}: {e}", purpose.label())))?;
         String::from_utf8(plain).map_err(Error::internal)
+    }
+
+    /// Seals every secret of a purpose that is in clear or sealed with another key than
+    /// the current one, in small audited transactions; a secret changed meanwhile is left
+    /// as it is. A secret that does not open (its key is gone): a TOTP secret stops the
+    /// reseal (an error: no one could sign in with it); a webhook secret is left as it is
+    /// with a warning (its deliveries fail until the key is back or the secret is rotated,
+    /// and the other webhooks are not held up). Returns how many were sealed. Without
+    /// keys, does nothing.
+    pub async fn reseal_secrets(&self, ctx: &Ctx, purpose: Purpose) -> Result<u64> {
+        let Some(a) = self.attachments.as_deref() else {
+            return Ok(0);
+        };
+        let (current, _) = a.current_kek();
+        let (action, count) = purpose.reseal_audit();
+        let mut tx = self.read().await?;
+        let rows = stored_secrets(&mut tx, purpose).await?;
+        tx.rollback().await?;
+        let stale: Vec<(String, String)> = rows
+            .into_iter()
+            .filter(|(_, s)| sealed_with(s) != Some(current.as_str()))
+            .collect();
+        let mut done = 0u64;
+        for batch in stale.chunks(BATCH) {
+            let mut tx = self.db.begin().await?;
+            let mut n = 0u64;
+            for (owner, stored) in batch {
+                let secret = match self.open_secret(purpose, owner, stored) {
+                    Ok(s) => s,
+                    Err(e) if purpose == Purpose::Webhook => {
+                        tracing::warn!(webhook = %owner, error = %e, "webhook secret left as it is");
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
+                let sealed = self.seal_secret(purpose, owner, &secret);
+                if replace_stored(&mut tx, purpose, owner, stored, &sealed).await? {
+                    n += 1;
+                }
+            }
+            audit::append(
+                &mut tx,
+                self.now(),
+                &ctx.actor,
+                &[
+                    NewEntry::success(action, "key", &current)
+                        .with(serde_json::json!({ count: n })),
+                ],
+            )
+            .await?;
+            tx.commit().await?;
+            done += n;
+        }
+        Ok(done)
+    }
+
+    /// The key ids the secrets of a purpose are sealed with (a key still in this list is
+    /// not retired).
+    pub async fn sealing_key_ids(&self, purpose: Purpose) -> Result<BTreeSet<String>> {
+        let mut tx = self.read().await?;
+        let rows = stored_secrets(&mut tx, purpose).await?;
+        tx.rollback().await?;
+        Ok(rows
+            .iter()
+            .filter_map(|(_, s)| sealed_with(s).map(str::to_string))
+            .collect())
     }
 }
 

@@ -684,35 +684,6 @@ pub async fn ceremony_take(
         .map(|(_, s, _)| s))
 }
 
-/// Every stored TOTP secret (sealed or not), by professional.
-pub async fn totp_secrets(tx: &mut Tx) -> Result<Vec<(String, String)>> {
-    Ok(run!(tx, |c| sqlx::query_as::<_, (String, String)>(
-        "SELECT professional_id, secret FROM totp_credentials ORDER BY professional_id"
-    )
-    .fetch_all(c)
-    .await)?)
-}
-
-/// Replaces a stored secret by another form of the same secret, only if it has not changed
-/// meanwhile. True when replaced.
-pub async fn totp_replace_secret(
-    tx: &mut Tx,
-    professional_id: &str,
-    old: &str,
-    new: &str,
-) -> Result<bool> {
-    let n = run!(tx, |c| sqlx::query(
-        "UPDATE totp_credentials SET secret = $3 WHERE professional_id = $1 AND secret = $2"
-    )
-    .bind(professional_id)
-    .bind(old)
-    .bind(new)
-    .execute(c)
-    .await
-    .map(|r| r.rows_affected()))?;
-    Ok(n == 1)
-}
-
 /// Keeps the provider's ID token with the session it opened (by the session's token hash).
 pub async fn set_session_id_token(tx: &mut Tx, token_hash: &str, id_token: &str) -> Result<()> {
     run!(tx, |c| sqlx::query(

@@ -5,15 +5,10 @@
 //! sealed by the server at start and by `consilium keys rotate`, which also reseals those
 //! of older keys.
 
-use super::repo;
-use crate::audit::{self, NewEntry};
 use crate::kernel::Result;
 use crate::platform::{Ctx, Platform};
 use crate::sealing::Purpose;
 use std::collections::BTreeSet;
-
-/// Secrets resealed per transaction.
-const BATCH: usize = 200;
 
 pub use crate::sealing::sealed_with;
 
@@ -28,55 +23,15 @@ impl Platform {
         self.open_secret(Purpose::Totp, professional_id, stored)
     }
 
-    /// Seals every TOTP secret that is in clear or sealed with another key than the current
-    /// one, in small transactions; a secret changed meanwhile (a new enrolment) is left as
-    /// it is. Returns how many were sealed. Without keys, does nothing.
+    /// Seals every TOTP secret in clear or under an older key (see
+    /// [`Platform::reseal_secrets`]). Returns how many were sealed.
     pub async fn reseal_totp_secrets(&self, ctx: &Ctx) -> Result<u64> {
-        let Some(a) = self.attachments.as_deref() else {
-            return Ok(0);
-        };
-        let (current, _) = a.current_kek();
-        let mut tx = self.read().await?;
-        let rows = repo::totp_secrets(&mut tx).await?;
-        tx.rollback().await?;
-        let stale: Vec<(String, String)> = rows
-            .into_iter()
-            .filter(|(_, s)| sealed_with(s) != Some(current.as_str()))
-            .collect();
-        let mut done = 0u64;
-        for batch in stale.chunks(BATCH) {
-            let mut tx = self.db.begin().await?;
-            let mut n = 0u64;
-            for (pid, stored) in batch {
-                let secret = self.open_totp_secret(pid, stored)?;
-                let sealed = self.seal_totp_secret(pid, &secret);
-                if repo::totp_replace_secret(&mut tx, pid, stored, &sealed).await? {
-                    n += 1;
-                }
-            }
-            audit::append(
-                &mut tx,
-                self.now(),
-                &ctx.actor,
-                &[NewEntry::success("keys.reseal_totp", "key", &current)
-                    .with(serde_json::json!({"totp_secrets": n}))],
-            )
-            .await?;
-            tx.commit().await?;
-            done += n;
-        }
-        Ok(done)
+        self.reseal_secrets(ctx, Purpose::Totp).await
     }
 
     /// The key ids TOTP secrets are sealed with (a key still in this list is not retired).
     pub async fn totp_key_ids(&self) -> Result<BTreeSet<String>> {
-        let mut tx = self.read().await?;
-        let rows = repo::totp_secrets(&mut tx).await?;
-        tx.rollback().await?;
-        Ok(rows
-            .iter()
-            .filter_map(|(_, s)| sealed_with(s).map(str::to_string))
-            .collect())
+        self.sealing_key_ids(Purpose::Totp).await
     }
 }
 

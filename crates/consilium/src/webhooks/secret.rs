@@ -11,45 +11,18 @@
 
 use super::{NewWebhook, get, may_manage};
 use crate::audit::{self, NewEntry};
-use crate::db::Tx;
 use crate::kernel::{Error, Result};
 use crate::platform::{Ctx, Platform};
-use crate::run;
-use crate::sealing::{Purpose, sealed_with};
+use crate::sealing::{Purpose, replace_stored};
 use rand::RngCore;
 use serde_json::json;
 use std::collections::BTreeSet;
-
-/// Secrets resealed per transaction.
-const BATCH: usize = 200;
 
 /// A new secret: 32 random bytes, hex, with a prefix that names what it is.
 pub(super) fn new_secret() -> String {
     let mut b = [0u8; 32];
     rand::rng().fill_bytes(&mut b);
     format!("whsec_{}", hex::encode(b))
-}
-
-async fn all_secrets(tx: &mut Tx) -> Result<Vec<(String, String)>> {
-    Ok(run!(tx, |c| sqlx::query_as::<_, (String, String)>(
-        "SELECT id, secret FROM webhooks ORDER BY id"
-    )
-    .fetch_all(c)
-    .await)?)
-}
-
-/// Replaces a stored secret by `new`, only if it is still `old`. True when replaced.
-async fn replace_secret(tx: &mut Tx, id: &str, old: &str, new: &str) -> Result<bool> {
-    let n = run!(tx, |c| sqlx::query(
-        "UPDATE webhooks SET secret = $3 WHERE id = $1 AND secret = $2"
-    )
-    .bind(id)
-    .bind(old)
-    .bind(new)
-    .execute(c)
-    .await
-    .map(|r| r.rows_affected()))?;
-    Ok(n == 1)
 }
 
 impl Platform {
@@ -63,65 +36,17 @@ impl Platform {
         self.open_secret(Purpose::Webhook, webhook_id, stored)
     }
 
-    /// Seals every webhook secret that is in clear or sealed with another key than the
-    /// current one, in small transactions; a secret changed meanwhile (a rotation) is left
-    /// as it is. A secret that does not open (its key is gone) is left as it is too, with a
-    /// warning: its deliveries fail until the key is back or the secret is rotated, and the
-    /// other webhooks are not held up. Returns how many were sealed. Without keys, does
-    /// nothing.
+    /// Seals every webhook secret in clear or under an older key (see
+    /// [`Platform::reseal_secrets`]: one that does not open is left, with a warning).
+    /// Returns how many were sealed.
     pub async fn reseal_webhook_secrets(&self, ctx: &Ctx) -> Result<u64> {
-        let Some(a) = self.attachments.as_deref() else {
-            return Ok(0);
-        };
-        let (current, _) = a.current_kek();
-        let mut tx = self.read().await?;
-        let rows = all_secrets(&mut tx).await?;
-        tx.rollback().await?;
-        let stale: Vec<(String, String)> = rows
-            .into_iter()
-            .filter(|(_, s)| sealed_with(s) != Some(current.as_str()))
-            .collect();
-        let mut done = 0u64;
-        for batch in stale.chunks(BATCH) {
-            let mut tx = self.db.begin().await?;
-            let mut n = 0u64;
-            for (id, stored) in batch {
-                let secret = match self.open_webhook_secret(id, stored) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        tracing::warn!(webhook = %id, error = %e, "webhook secret left as it is");
-                        continue;
-                    }
-                };
-                let sealed = self.seal_webhook_secret(id, &secret);
-                if replace_secret(&mut tx, id, stored, &sealed).await? {
-                    n += 1;
-                }
-            }
-            audit::append(
-                &mut tx,
-                self.now(),
-                &ctx.actor,
-                &[NewEntry::success("keys.reseal_webhooks", "key", &current)
-                    .with(json!({"webhook_secrets": n}))],
-            )
-            .await?;
-            tx.commit().await?;
-            done += n;
-        }
-        Ok(done)
+        self.reseal_secrets(ctx, Purpose::Webhook).await
     }
 
     /// The key ids webhook secrets are sealed with (a key still in this list is not
     /// retired).
     pub async fn webhook_key_ids(&self) -> Result<BTreeSet<String>> {
-        let mut tx = self.read().await?;
-        let rows = all_secrets(&mut tx).await?;
-        tx.rollback().await?;
-        Ok(rows
-            .iter()
-            .filter_map(|(_, s)| sealed_with(s).map(str::to_string))
-            .collect())
+        self.sealing_key_ids(Purpose::Webhook).await
     }
 
     /// Gives a webhook a new signing secret, returned this once; the old one stops at once
@@ -148,7 +73,7 @@ impl Platform {
         };
         let secret = new_secret();
         let sealed = self.seal_webhook_secret(&row.id, &secret);
-        if !replace_secret(&mut tx, &row.id, &row.secret, &sealed).await? {
+        if !replace_stored(&mut tx, Purpose::Webhook, &row.id, &row.secret, &sealed).await? {
             tx.rollback().await?;
             return Err(Error::conflict(
                 "the secret changed meanwhile: try again",
